@@ -1,0 +1,125 @@
+"""Database engines for the embedded SQLite default and PostgreSQL.
+
+SQLite is opened in WAL mode with a busy timeout and foreign keys on. pysqlite's own
+transaction handling is turned off because it starts transactions lazily, so a
+read-modify-write would read outside the write lock and lose concurrent updates; instead
+every write transaction starts with ``BEGIN IMMEDIATE`` (the write lock is taken up front and
+waiters queue on the busy timeout) and read transactions with a plain deferred ``BEGIN``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from .errors import ServiceUnavailable
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def create_engine(url: str, **kwargs: Any) -> Engine:
+    """An Engine for ``url`` with Appbook's connection settings applied."""
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed, **kwargs)
+    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 20)
+    return sa.create_engine(parsed, **kwargs)
+
+
+def _sqlite_engine(url: sa.URL, **kwargs: Any) -> Engine:
+    if url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    connect_args = kwargs.pop("connect_args", {})
+    connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
+    connect_args.setdefault("check_same_thread", False)
+    engine = sa.create_engine(url, connect_args=connect_args, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, see module doc
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get("appbook_write", True)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+def is_sqlite(engine: Engine | Connection) -> bool:
+    """Whether ``engine`` talks to SQLite."""
+    return engine.dialect.name == "sqlite"
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that holds the database's write lock from its first statement."""
+    with translate_unavailable(engine), engine.connect() as conn, conn.begin():
+        yield conn
+
+
+@contextmanager
+def read_transaction(engine: Engine) -> Iterator[Connection]:
+    """A read-only transaction that does not take the write lock."""
+    with (
+        translate_unavailable(engine),
+        engine.connect().execution_options(appbook_write=False) as conn,
+        conn.begin(),
+    ):
+        yield conn
+
+
+@contextmanager
+def translate_unavailable(engine: Engine) -> Iterator[None]:
+    """Turn "cannot connect" driver errors into :class:`ServiceUnavailable`."""
+    try:
+        yield
+    except OperationalError as exc:
+        if _is_connection_failure(exc):
+            where = engine.url.render_as_string(hide_password=True)
+            raise ServiceUnavailable(f"database {where} is not reachable: {_first_line(exc)}") from exc
+        raise
+
+
+def _is_connection_failure(exc: DBAPIError) -> bool:
+    if exc.connection_invalidated:
+        return True
+    text = str(exc.orig).lower()
+    return any(
+        s in text
+        for s in ("connection refused", "could not connect", "unable to open database", "connection failed", "server closed the connection", "no such host", "timeout expired")
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", exc)
+    return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+
+
+def exclusive_lock(conn: Connection, name: str) -> None:
+    """Hold a database-wide lock called ``name`` until ``conn``'s transaction ends.
+
+    PostgreSQL uses a transaction-scoped advisory lock, so two machines publishing at once
+    queue; on SQLite the ``BEGIN IMMEDIATE`` write transaction already excludes every other
+    writer, so there is nothing more to take.
+    """
+    if conn.dialect.name == "postgresql":
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})

@@ -1,0 +1,1 @@
+"""Alembic migrations of the engine's own ``appbook_*`` tables."""

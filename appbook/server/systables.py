@@ -1,0 +1,101 @@
+"""The engine's own tables (``appbook_*``), as SQLAlchemy 2 typed models.
+
+Alembic migrations in ``appbook/server/migrations`` create and evolve these; component
+record tables are built separately from definitions (see :mod:`appbook.server.tables`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+SYSTEM_PREFIX = "appbook_"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# BIGINT keys everywhere, except SQLite where only INTEGER PRIMARY KEY aliases the rowid.
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+JSONType = sa.JSON().with_variant(sa.dialects.postgresql.JSONB(), "postgresql")
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the system tables."""
+
+
+class Publication(Base):
+    """One immutable publication: the definitions in force from ``number`` on."""
+
+    __tablename__ = "appbook_publications"
+
+    number: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(sa.String(200))
+    kind: Mapped[str] = mapped_column(sa.String(20))  # publish | rollback
+    content_hash: Mapped[str] = mapped_column(sa.String(64), index=True)
+    definitions: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    migration: Mapped[list[str]] = mapped_column(JSONType)
+    note: Mapped[str] = mapped_column(sa.Text, default="")
+
+
+class Event(Base):
+    """The outbox: one row per record write, in the write's transaction."""
+
+    __tablename__ = "appbook_events"
+    __table_args__ = (sa.Index("ix_appbook_events_component_seq", "component", "seq"),)
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    component: Mapped[str] = mapped_column(sa.String(100))
+    record_id: Mapped[int] = mapped_column(sa.BigInteger)
+    op: Mapped[str] = mapped_column(sa.String(10))  # create | update | delete
+    changed: Mapped[list[str]] = mapped_column(JSONType)
+    version: Mapped[int] = mapped_column(sa.Integer)
+    actor: Mapped[str] = mapped_column(sa.String(200))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class StoredFile(Base):
+    """Metadata of a file in the file store; the bytes live in the store, encrypted."""
+
+    __tablename__ = "appbook_files"
+    __table_args__ = (sa.Index("ix_appbook_files_folder", "folder", "created_at"),)
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(255))
+    folder: Mapped[str] = mapped_column(sa.String(255), default="")
+    size: Mapped[int] = mapped_column(sa.BigInteger)
+    media_type: Mapped[str] = mapped_column(sa.String(255))
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    key_id: Mapped[str] = mapped_column(sa.String(64))
+    created_by: Mapped[str] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+SYSTEM_METADATA = Base.metadata

@@ -1,0 +1,186 @@
+"""Bulk import and export of records (CSV and JSON lines).
+
+An import validates every row first and reports problems by row number; then it writes all
+rows in one transaction, or none.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
+
+import sqlalchemy as sa
+
+from .db import write_transaction
+from .definitions.models import SYSTEM_FIELDS
+from .errors import ValidationError
+from .events import RecordEvent
+from .payload import prepare
+from .records import _unique_conflicts
+from .registry import Component
+from .systables import Event, utcnow
+
+if TYPE_CHECKING:
+    from .engine import Appbook
+
+CHUNK = 2000
+MAX_REPORTED = 100
+FORMATS = ("csv", "jsonl")
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What an import wrote."""
+
+    created: int
+    first_id: int | None
+    last_id: int | None
+
+
+def detect_format(name: str, format: str | None) -> str:
+    """``csv`` or ``jsonl`` from an explicit format or a file name."""
+    fmt = (format or Path(name).suffix.lstrip(".")).lower()
+    fmt = {"json": "jsonl", "ndjson": "jsonl"}.get(fmt, fmt)
+    if fmt not in FORMATS:
+        raise ValidationError({"format": [f"expected csv or jsonl, got {fmt or 'nothing'!r} (from {name!r})"]})
+    return fmt
+
+
+def read_rows(stream: BinaryIO | TextIO, fmt: str) -> Iterator[tuple[Mapping[str, Any], bool]]:
+    """Rows of a CSV or JSON-lines stream, each with whether its values are text."""
+    binary = isinstance(stream.read(0), bytes)
+    text: TextIO = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="") if binary else stream  # type: ignore[arg-type,assignment]
+    if fmt == "csv":
+        for row in csv.DictReader(text):
+            yield row, True
+        return
+    for n, line in enumerate(text, start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValidationError({f"row {n}": [f"invalid JSON: {exc.msg}"]}) from None
+        if not isinstance(value, dict):
+            raise ValidationError({f"row {n}": ["expected a JSON object"]})
+        yield value, False
+
+
+def import_rows(
+    app: Appbook, name: str, source: Iterable[Mapping[str, Any]] | str | Path | BinaryIO, *, format: str | None = None
+) -> ImportResult:
+    """Validate every row, then insert all of them in one transaction (or none)."""
+    comp = app.records.registry.get(name)
+    if isinstance(source, str | Path):
+        fmt = detect_format(str(source), format)
+        with open(source, "rb") as stream:
+            return _import(app, comp, read_rows(stream, fmt))
+    if hasattr(source, "read"):
+        fmt = detect_format(getattr(source, "name", ""), format)
+        return _import(app, comp, read_rows(source, fmt))  # type: ignore[arg-type]
+    return _import(app, comp, ((row, False) for row in source))  # type: ignore[union-attr]
+
+
+def _import(app: Appbook, comp: Component, rows: Iterable[tuple[Mapping[str, Any], bool]]) -> ImportResult:
+    clean_rows: list[dict[str, Any]] = []
+    errors: dict[str, list[str]] = {}
+    for n, (row, from_text) in enumerate(rows, start=1):
+        values = {k: v for k, v in row.items() if not (from_text and k in SYSTEM_FIELDS)}
+        clean, problems = prepare(comp.definition, values, partial=False, from_text=from_text)
+        for fname, messages in problems.items():
+            if len(errors) < MAX_REPORTED:
+                errors[f"row {n}.{fname}"] = messages
+        clean_rows.append(clean)
+    errors.update(_duplicates(comp, clean_rows, len(errors)))
+    if errors:
+        raise ValidationError(errors, where=f"import into {comp.name}: nothing was written")
+    if not clean_rows:
+        return ImportResult(0, None, None)
+    return _write(app, comp, clean_rows)
+
+
+def _duplicates(comp: Component, rows: list[dict[str, Any]], reported: int) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    for fname, f in comp.definition.stored_fields().items():
+        if not f.unique:
+            continue
+        seen: dict[Any, int] = {}
+        for n, row in enumerate(rows, start=1):
+            v = row.get(fname)
+            if v is None:
+                continue
+            if v in seen and reported + len(errors) < MAX_REPORTED:
+                errors[f"row {n}.{fname}"] = [f"{v!r} is already in row {seen[v]}"]
+            seen.setdefault(v, n)
+    return errors
+
+
+def _write(app: Appbook, comp: Component, rows: list[dict[str, Any]]) -> ImportResult:
+    actor, now, table = app.actor, utcnow(), comp.table
+    columns = list(comp.definition.stored_fields())
+    system = {"created_at": now, "created_by": actor, "updated_at": now, "updated_by": actor, "version": 1}
+    ids: list[int] = []
+    published: list[RecordEvent] = []
+    events = Event.__table__
+    with write_transaction(app.engine) as conn:
+        app.records._check_links(conn, comp, rows)
+        for start in range(0, len(rows), CHUNK):
+            chunk = [{**{c: r.get(c) for c in columns}, **system} for r in rows[start : start + CHUNK]]
+            with _unique_conflicts(comp):
+                result = conn.execute(table.insert().returning(table.c.id, sort_by_parameter_order=True), chunk)
+            chunk_ids = list(result.scalars())
+            ids += chunk_ids
+            changed = sorted(k for k in columns if any(r.get(k) is not None for r in rows[start : start + CHUNK]))
+            base = {"component": comp.name, "op": "create", "changed": changed, "version": 1, "actor": actor, "at": now}
+            seqs = conn.execute(
+                events.insert().returning(events.c.seq, sort_by_parameter_order=True),
+                [{**base, "record_id": i} for i in chunk_ids],
+            ).scalars()
+            published += [
+                RecordEvent(seq=s, component=comp.name, record_id=i, op="create", changed=tuple(changed), version=1, actor=actor, at=now)
+                for s, i in zip(seqs, chunk_ids, strict=True)
+            ]
+    app.bus.publish(published)
+    return ImportResult(len(ids), ids[0], ids[-1])
+
+
+def export_rows(app: Appbook, name: str, out: TextIO, *, format: str = "csv", where: Mapping[str, Any] | None = None) -> int:
+    """Write matching records to ``out`` page by page; returns how many."""
+    fmt = detect_format("", format)
+    comp = app.records.registry.get(name)
+    columns = [*SYSTEM_FIELDS, *comp.definition.stored_fields()]
+    writer = csv.DictWriter(out, fieldnames=columns) if fmt == "csv" else None
+    if writer is not None:
+        writer.writeheader()
+    count, cursor = 0, None
+    while True:
+        page = app.records.query(name, where=where, limit=1000, cursor=cursor)
+        for item in page.items:
+            if writer is not None:
+                writer.writerow({k: _cell(v) for k, v in item.items()})
+            else:
+                out.write(json.dumps(item, default=_json_default) + "\n")
+        count += len(page.items)
+        if page.next_cursor is None:
+            return count
+        cursor = page.next_cursor
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, list | dict):
+        return json.dumps(value)
+    return value
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")

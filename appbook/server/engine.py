@@ -1,0 +1,111 @@
+"""``Appbook``: the engine's services over one data layer, as one object.
+
+The server extension, kernels (through :func:`appbook.connect`), workers and the CLI each
+build one and share nothing else: the database and the event bus are the meeting points.
+"""
+
+from __future__ import annotations
+
+import getpass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.engine import Engine
+
+from .config import EngineConfig
+from .db import create_engine
+from .events import EventBus, make_bus
+from .handle import ComponentHandle
+from .records import RecordStore
+from .registry import Registry
+from .schema import ensure_schema
+
+if TYPE_CHECKING:
+    from .files import FileStore
+    from .publish import PublishResult
+
+
+def default_actor() -> str:
+    """The OS user, the actor of local writes when no user is given."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "local"
+
+
+class Appbook:
+    """The data layer: components, records, publications, events and files."""
+
+    def __init__(self, config: EngineConfig | None = None, *, actor: str | None = None) -> None:
+        self.config = config or EngineConfig()
+        self.actor = actor or default_actor()
+        self.engine: Engine = create_engine(self.config.database_url)
+        ensure_schema(self.engine)
+        self.registry = Registry(self.engine)
+        self.bus: EventBus = make_bus(self.engine, self.config.redis_url)
+        self.records = RecordStore(self.engine, self.registry, self.bus, files=self._file_check)
+
+    def __repr__(self) -> str:
+        return f"<Appbook {self.engine.url.render_as_string(hide_password=True)}>"
+
+    def __getitem__(self, name: str) -> ComponentHandle:
+        return ComponentHandle(self, name)
+
+    def __enter__(self) -> Appbook:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def as_user(self, actor: str) -> Appbook:
+        """A view of this data layer acting as ``actor`` (shares connections and bus)."""
+        clone = object.__new__(Appbook)
+        clone.__dict__.update(self.__dict__)
+        clone.actor = actor
+        return clone
+
+    def components(self) -> list[str]:
+        """Names of the published components."""
+        return sorted(self.registry.all())
+
+    @cached_property
+    def files(self) -> FileStore:
+        """The file store (encrypted at rest)."""
+        from .files import FileStore, KeyRing
+
+        keyring = KeyRing(Path(self.config.key_file))
+        return FileStore(self.engine, self.config.files_url, keyring)
+
+    def _file_check(self, ids: Any) -> set[str]:
+        return self.files.exists(ids)
+
+    def publish(self, directory: str | Path, *, allow_destructive: bool = False) -> PublishResult:
+        """Validate every ``*.component.yaml`` under ``directory`` and publish them together."""
+        from .definitions import load_directory
+        from .publish import publish
+
+        loaded = load_directory(Path(directory))
+        definitions = {item.definition.name: item.definition for item in loaded}
+        result = publish(self.engine, definitions, actor=self.actor, allow_destructive=allow_destructive)
+        self.registry.refresh(force=True)
+        return result
+
+    def publications(self) -> list[PublishResult]:
+        """Every publication, newest first."""
+        from .publish import history
+
+        return history(self.engine)
+
+    def rollback(self, number: int, *, allow_destructive: bool = False) -> PublishResult:
+        """Return to publication ``number``'s definitions, keeping data columns."""
+        from .publish import rollback
+
+        result = rollback(self.engine, number, actor=self.actor, allow_destructive=allow_destructive)
+        self.registry.refresh(force=True)
+        return result
+
+    def close(self) -> None:
+        """Stop the event bus and release database connections."""
+        self.bus.close()
+        self.engine.dispose()

@@ -1,0 +1,100 @@
+"""The Python face of one component: ``app["invoices"].create(...)`` and friends."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from .definitions import ComponentDef
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .bulk import ImportResult
+    from .engine import Appbook
+
+
+class QueryResult(list[dict[str, Any]]):
+    """A page of records (a list of dicts) with ``next_cursor``, ``total`` and ``to_pandas()``."""
+
+    def __init__(self, items: Iterable[dict[str, Any]], next_cursor: str | None, total: int | None, fields: Sequence[str]) -> None:
+        super().__init__(items)
+        self.next_cursor = next_cursor
+        self.total = total
+        self.fields = list(fields)
+
+    def to_pandas(self) -> pd.DataFrame:
+        """The page as a DataFrame indexed by ``id`` (columns in field order)."""
+        import pandas as pd
+
+        return pd.DataFrame(list(self), columns=self.fields).set_index("id")
+
+
+class ComponentHandle:
+    """Record operations on one component, acting as the handle's user."""
+
+    def __init__(self, app: Appbook, name: str) -> None:
+        self.app, self.name = app, name
+        app.records.registry.get(name)  # fail fast on unknown components
+
+    def __repr__(self) -> str:
+        return f"<component {self.name!r} of {self.app!r}>"
+
+    @property
+    def definition(self) -> ComponentDef:
+        """The published definition."""
+        return self.app.records.registry.get(self.name).definition
+
+    def create(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Insert a record (raises ValidationError, Conflict)."""
+        return self.app.records.create(self.name, values, actor=self.app.actor)
+
+    def get(self, record_id: int) -> dict[str, Any]:
+        """A record by id (raises NotFound)."""
+        return self.app.records.get(self.name, record_id)
+
+    def update(self, record_id: int, values: Mapping[str, Any], *, version: int | None = None) -> dict[str, Any]:
+        """Change fields of a record; a stale ``version`` raises Conflict."""
+        return self.app.records.update(self.name, record_id, values, actor=self.app.actor, version=version)
+
+    def delete(self, record_id: int, *, version: int | None = None) -> None:
+        """Delete a record (raises NotFound, Conflict)."""
+        self.app.records.delete(self.name, record_id, actor=self.app.actor, version=version)
+
+    def query(
+        self,
+        where: Mapping[str, Any] | None = None,
+        *,
+        order_by: str | Sequence[str] | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        cursor: str | None = None,
+        fields: Sequence[str] | None = None,
+        total: bool = False,
+    ) -> QueryResult:
+        """Matching records, one page (see :meth:`RecordStore.query`)."""
+        page = self.app.records.query(
+            self.name, where=where, order_by=order_by, limit=limit, offset=offset, cursor=cursor, fields=fields, total=total
+        )
+        return QueryResult(page.items, page.next_cursor, page.total, page.fields)
+
+    def count(self, where: Mapping[str, Any] | None = None) -> int:
+        """How many records match."""
+        return self.app.records.count(self.name, where=where)
+
+    def aggregate(
+        self,
+        group_by: Sequence[str] = (),
+        metrics: Mapping[str, str] | None = None,
+        *,
+        where: Mapping[str, Any] | None = None,
+        order_by: Sequence[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Grouped metrics: ``aggregate(["status"], {"n": "count", "total": "sum(amount)"})``."""
+        return self.app.records.aggregate(self.name, group_by=group_by, metrics=metrics, where=where, order_by=order_by)
+
+    def import_rows(self, source: Iterable[Mapping[str, Any]] | str | BinaryIO, *, format: str | None = None) -> ImportResult:
+        """Insert many rows, all or none (CSV/JSON-lines file or path, or dicts)."""
+        from .bulk import import_rows
+
+        return import_rows(self.app, self.name, source, format=format)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from alembic.autogenerate import produce_migrations
 from alembic.operations import Operations
 from alembic.operations import ops as aops
@@ -102,7 +103,7 @@ def _cls(t: Any) -> str:
     return "" if t is None else str(sa.types.to_instance(t).compile(dialect=_DEFAULT_DIALECT)).split("(")[0]
 
 
-_DEFAULT_DIALECT = sa.dialects.postgresql.dialect()
+_DEFAULT_DIALECT = postgresql.dialect()
 
 
 def _widening(old: Any, new: Any) -> bool:

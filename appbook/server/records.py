@@ -105,7 +105,10 @@ class RecordStore:
         self.bus.publish([event])
 
     def _current(self, conn: Connection, comp: Component, record_id: int, version: int | None) -> dict[str, Any]:
-        row = conn.execute(sa.select(comp.table).where(comp.table.c.id == record_id)).mappings().first()
+        # FOR UPDATE: PostgreSQL's READ COMMITTED would otherwise let two writers pass the
+        # version check together; SQLite's BEGIN IMMEDIATE already excludes them.
+        query = sa.select(comp.table).where(comp.table.c.id == record_id).with_for_update()
+        row = conn.execute(query).mappings().first()
         if row is None:
             raise NotFound(f"{comp.name} record {record_id} does not exist")
         if version is not None and row["version"] != version:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -38,7 +39,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 # BIGINT keys everywhere, except SQLite where only INTEGER PRIMARY KEY aliases the rowid.
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-JSONType = sa.JSON().with_variant(sa.dialects.postgresql.JSONB(), "postgresql")
+JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
 def utcnow() -> datetime:

@@ -144,7 +144,7 @@ def export_(component: str, file: str, fmt: str | None, where: str | None, home:
         condition = json.loads(where) if where else None
     except json.JSONDecodeError as exc:
         raise click.BadParameter(f"not JSON: {exc.msg}", param_hint="--where") from None
-    with engine(home, database_url) as app, click.open_file(file, "w", encoding="utf-8", newline="") as out:
+    with engine(home, database_url) as app, click.open_file(file, "w", encoding="utf-8") as out:
         count = export_rows(app, component, out, format=fmt, where=condition)
     click.echo(f"exported {count} {component} records", err=True)
 

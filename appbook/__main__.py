@@ -1,0 +1,5 @@
+"""``python -m appbook`` runs the command line."""
+
+from .cli import main
+
+main()

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar, cast
 
 import click
 
@@ -25,9 +25,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def data_options(func: F) -> F:
     """Options every data command shares (each also read from its APPBOOK_* variable)."""
-    func = click.option("--home", envvar="APPBOOK_HOME", help="Appbook home folder (default .appbook/).")(func)
-    func = click.option("--database-url", envvar="APPBOOK_DATABASE_URL", help="SQLAlchemy database URL.")(func)
-    return func
+    func = click.option(
+        "--home", envvar="APPBOOK_HOME", help="Appbook home folder (default .appbook/)."
+    )(func)
+    return click.option(
+        "--database-url", envvar="APPBOOK_DATABASE_URL", help="SQLAlchemy database URL."
+    )(func)
 
 
 @contextmanager
@@ -61,7 +64,9 @@ def main() -> None:
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@click.option("--port", type=int, default=8888, show_default=True, help="Port to listen on (loopback).")
+@click.option(
+    "--port", type=int, default=8888, show_default=True, help="Port to listen on (loopback)."
+)
 @click.option("--no-browser", is_flag=True, default=True, help="Do not open a browser.")
 @click.pass_context
 def serve(ctx: click.Context, port: int, no_browser: bool) -> None:
@@ -78,7 +83,9 @@ def serve(ctx: click.Context, port: int, no_browser: bool) -> None:
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--allow-destructive", is_flag=True, help="Apply changes that drop or narrow data.")
 @data_options
-def publish(directory: Path, allow_destructive: bool, home: str | None, database_url: str | None) -> None:
+def publish(
+    directory: Path, allow_destructive: bool, home: str | None, database_url: str | None
+) -> None:
     """Validate every *.component.yaml under DIRECTORY and publish them together."""
     with engine(home, database_url) as app:
         result = app.publish(directory, allow_destructive=allow_destructive)
@@ -100,14 +107,18 @@ def publications(home: str | None, database_url: str | None) -> None:
         click.echo("no publications yet (run: appbook publish DIRECTORY)")
     for r in rows:
         when = r.created_at.strftime("%Y-%m-%d %H:%M:%S")
-        click.echo(f"{r.number:>4}  {when}  {r.kind:<8}  {r.created_by:<12}  {', '.join(r.components)}")
+        click.echo(
+            f"{r.number:>4}  {when}  {r.kind:<8}  {r.created_by:<12}  {', '.join(r.components)}"
+        )
 
 
 @main.command()
 @click.argument("number", type=int)
 @click.option("--allow-destructive", is_flag=True, help="Apply changes that narrow data.")
 @data_options
-def rollback(number: int, allow_destructive: bool, home: str | None, database_url: str | None) -> None:
+def rollback(
+    number: int, allow_destructive: bool, home: str | None, database_url: str | None
+) -> None:
     """Publish again the definitions of publication NUMBER (data columns are kept)."""
     with engine(home, database_url) as app:
         result = app.rollback(number, allow_destructive=allow_destructive)
@@ -132,10 +143,19 @@ def records() -> None:
 @records.command("export")
 @click.argument("component")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), help="Default: from FILE's extension.")
-@click.option("--where", help="A JSON filter, e.g. '{\"amount\": {\"gt\": 10}}'.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "jsonl"]), help="Default: from FILE's extension."
+)
+@click.option("--where", help='A JSON filter, e.g. \'{"amount": {"gt": 10}}\'.')
 @data_options
-def export_(component: str, file: str, fmt: str | None, where: str | None, home: str | None, database_url: str | None) -> None:
+def export_(
+    component: str,
+    file: str,
+    fmt: str | None,
+    where: str | None,
+    home: str | None,
+    database_url: str | None,
+) -> None:
     """Write COMPONENT's records to FILE (- for stdout)."""
     from .server.bulk import detect_format, export_rows
 
@@ -145,16 +165,20 @@ def export_(component: str, file: str, fmt: str | None, where: str | None, home:
     except json.JSONDecodeError as exc:
         raise click.BadParameter(f"not JSON: {exc.msg}", param_hint="--where") from None
     with engine(home, database_url) as app, click.open_file(file, "w", encoding="utf-8") as out:
-        count = export_rows(app, component, out, format=fmt, where=condition)
+        count = export_rows(app, component, cast(TextIO, out), format=fmt, where=condition)
     click.echo(f"exported {count} {component} records", err=True)
 
 
 @records.command("import")
 @click.argument("component")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), help="Default: from FILE's extension.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "jsonl"]), help="Default: from FILE's extension."
+)
 @data_options
-def import_(component: str, file: Path, fmt: str | None, home: str | None, database_url: str | None) -> None:
+def import_(
+    component: str, file: Path, fmt: str | None, home: str | None, database_url: str | None
+) -> None:
     """Validate every row of FILE, then insert them all into COMPONENT (or none)."""
     with engine(home, database_url) as app:
         result = app[component].import_rows(str(file), format=fmt)
@@ -192,10 +216,10 @@ def files() -> None:
 def rotate_key(reencrypt: bool, home: str | None, database_url: str | None) -> None:
     """Start encrypting new files with a fresh key (old files stay readable)."""
     with engine(home, database_url) as app:
-        key_id = app.files.keyring.rotate()
+        key_id = app.file_store.keyring.rotate()
         click.echo(f"new key {key_id} is current")
         if reencrypt:
-            click.echo(f"re-encrypted {app.files.reencrypt()} files")
+            click.echo(f"re-encrypted {app.file_store.reencrypt()} files")
 
 
 @files.command("reencrypt")
@@ -203,4 +227,4 @@ def rotate_key(reencrypt: bool, home: str | None, database_url: str | None) -> N
 def reencrypt(home: str | None, database_url: str | None) -> None:
     """Rewrite every file not under the current key."""
     with engine(home, database_url) as app:
-        click.echo(f"re-encrypted {app.files.reencrypt()} files")
+        click.echo(f"re-encrypted {app.file_store.reencrypt()} files")

@@ -20,7 +20,9 @@ from appbook.kernels.client import disconnect_all
 from appbook.server.config import EngineConfig
 from appbook.server.engine import Appbook
 
-PG_SERVER = os.environ.get("APPBOOK_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_SERVER = os.environ.get(
+    "APPBOOK_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 REDIS_URL = os.environ.get("APPBOOK_TEST_REDIS", "redis://127.0.0.1:6379/15")
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -79,7 +81,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def config(tmp_path: Path, database_url: str) -> EngineConfig:
     """Engine configuration rooted in the test's own folder."""
-    return EngineConfig.from_values(home=str(tmp_path / "home"), database_url=database_url, redis_url="")
+    return EngineConfig.from_values(
+        home=str(tmp_path / "home"), database_url=database_url, redis_url=""
+    )
 
 
 @pytest.fixture

@@ -18,7 +18,12 @@ def appbook(tmp_path: Path, *args: str, check: bool = True) -> subprocess.Comple
     env.pop("APPBOOK_DATABASE_URL", None)
     env.pop("APPBOOK_REDIS_URL", None)
     proc = subprocess.run(
-        [sys.executable, "-m", "appbook", *args], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120
+        [sys.executable, "-m", "appbook", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
     )
     if check:
         assert proc.returncode == 0, proc.stderr
@@ -27,13 +32,24 @@ def appbook(tmp_path: Path, *args: str, check: bool = True) -> subprocess.Comple
 
 def test_help_lists_commands(tmp_path: Path) -> None:
     out = appbook(tmp_path, "--help").stdout
-    for command in ("serve", "publish", "publications", "rollback", "schema", "records", "db", "files"):
+    for command in (
+        "serve",
+        "publish",
+        "publications",
+        "rollback",
+        "schema",
+        "records",
+        "db",
+        "files",
+    ):
         assert command in out
 
 
 def test_help_does_not_import_heavy_modules() -> None:
     code = "import sys, appbook.cli; print(sorted(m for m in ('nbformat', 'sqlalchemy', 'pandas', 'jupyter_server') if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "[]"
 
 
@@ -62,7 +78,10 @@ def test_records_import_and_export(tmp_path: Path) -> None:
     appbook(tmp_path, "publish", str(EXAMPLES))
     data = tmp_path / "suppliers.csv"
     data.write_text("name,email\nAcme,a@acme.example\nBeta,b@beta.example\n")
-    assert "imported 2 suppliers records" in appbook(tmp_path, "records", "import", "suppliers", str(data)).stdout
+    assert (
+        "imported 2 suppliers records"
+        in appbook(tmp_path, "records", "import", "suppliers", str(data)).stdout
+    )
     bad = tmp_path / "bad.csv"
     bad.write_text("name,email\nAcme,x\nZ,not-an-email\n")
     proc = appbook(tmp_path, "records", "import", "suppliers", str(bad), check=False)

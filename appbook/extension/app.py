@@ -17,7 +17,7 @@ from ..server.engine import Appbook
 from .handlers import default_handlers
 
 
-class AppbookApp(ExtensionApp):  # type: ignore[misc]
+class AppbookApp(ExtensionApp):
     """Appbook inside jupyter_server (also started by ``appbook serve``)."""
 
     name = "appbook"
@@ -54,4 +54,4 @@ class AppbookApp(ExtensionApp):  # type: ignore[misc]
     @classmethod
     def serve(cls, argv: list[str], **kwargs: Any) -> None:
         """Start a server with JupyterLab and this extension (the ``appbook serve`` command)."""
-        cls.launch_instance(argv=argv, **kwargs)
+        cls.launch_instance(argv=argv, **kwargs)  # type: ignore[no-untyped-call]

@@ -8,10 +8,10 @@ from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
 
-class HealthHandler(APIHandler):  # type: ignore[misc]
+class HealthHandler(APIHandler):
     """``GET /appbook/api/health``: the server is up."""
 
-    @web.authenticated  # type: ignore[untyped-decorator]
+    @web.authenticated
     async def get(self) -> None:
         """Answer ``{"status": "ok"}``."""
         self.finish({"status": "ok"})

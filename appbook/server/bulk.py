@@ -13,18 +13,17 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO, cast
 
-import sqlalchemy as sa
-
-from .db import write_transaction
+from .db import exclusive_lock, write_transaction
 from .definitions.models import SYSTEM_FIELDS
 from .errors import ValidationError
 from .events import RecordEvent
+from .events.outbox import OUTBOX_LOCK
 from .payload import prepare
 from .records import _unique_conflicts
 from .registry import Component
-from .systables import Event, utcnow
+from .systables import EVENTS, utcnow
 
 if TYPE_CHECKING:
     from .engine import Appbook
@@ -48,14 +47,19 @@ def detect_format(name: str, format: str | None) -> str:
     fmt = (format or Path(name).suffix.lstrip(".")).lower()
     fmt = {"json": "jsonl", "ndjson": "jsonl"}.get(fmt, fmt)
     if fmt not in FORMATS:
-        raise ValidationError({"format": [f"expected csv or jsonl, got {fmt or 'nothing'!r} (from {name!r})"]})
+        raise ValidationError(
+            {"format": [f"expected csv or jsonl, got {fmt or 'nothing'!r} (from {name!r})"]}
+        )
     return fmt
 
 
 def read_rows(stream: BinaryIO | TextIO, fmt: str) -> Iterator[tuple[Mapping[str, Any], bool]]:
     """Rows of a CSV or JSON-lines stream, each with whether its values are text."""
-    binary = isinstance(stream.read(0), bytes)
-    text: TextIO = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="") if binary else stream  # type: ignore[arg-type,assignment]
+    text: TextIO
+    if isinstance(stream.read(0), bytes):
+        text = io.TextIOWrapper(cast(BinaryIO, stream), encoding="utf-8-sig", newline="")
+    else:
+        text = cast(TextIO, stream)
     if fmt == "csv":
         for row in csv.DictReader(text):
             yield row, True
@@ -73,7 +77,11 @@ def read_rows(stream: BinaryIO | TextIO, fmt: str) -> Iterator[tuple[Mapping[str
 
 
 def import_rows(
-    app: Appbook, name: str, source: Iterable[Mapping[str, Any]] | str | Path | BinaryIO, *, format: str | None = None
+    app: Appbook,
+    name: str,
+    source: Iterable[Mapping[str, Any]] | str | Path | BinaryIO,
+    *,
+    format: str | None = None,
 ) -> ImportResult:
     """Validate every row, then insert all of them in one transaction (or none)."""
     comp = app.records.registry.get(name)
@@ -83,11 +91,13 @@ def import_rows(
             return _import(app, comp, read_rows(stream, fmt))
     if hasattr(source, "read"):
         fmt = detect_format(getattr(source, "name", ""), format)
-        return _import(app, comp, read_rows(source, fmt))  # type: ignore[arg-type]
-    return _import(app, comp, ((row, False) for row in source))  # type: ignore[union-attr]
+        return _import(app, comp, read_rows(cast(BinaryIO, source), fmt))
+    return _import(app, comp, ((row, False) for row in source))
 
 
-def _import(app: Appbook, comp: Component, rows: Iterable[tuple[Mapping[str, Any], bool]]) -> ImportResult:
+def _import(
+    app: Appbook, comp: Component, rows: Iterable[tuple[Mapping[str, Any], bool]]
+) -> ImportResult:
     clean_rows: list[dict[str, Any]] = []
     errors: dict[str, list[str]] = {}
     for n, (row, from_text) in enumerate(rows, start=1):
@@ -124,33 +134,69 @@ def _duplicates(comp: Component, rows: list[dict[str, Any]], reported: int) -> d
 def _write(app: Appbook, comp: Component, rows: list[dict[str, Any]]) -> ImportResult:
     actor, now, table = app.actor, utcnow(), comp.table
     columns = list(comp.definition.stored_fields())
-    system = {"created_at": now, "created_by": actor, "updated_at": now, "updated_by": actor, "version": 1}
+    system = {
+        "created_at": now,
+        "created_by": actor,
+        "updated_at": now,
+        "updated_by": actor,
+        "version": 1,
+    }
     ids: list[int] = []
     published: list[RecordEvent] = []
-    events = Event.__table__
+    events = EVENTS
     with write_transaction(app.engine) as conn:
         app.records._check_links(conn, comp, rows)
+        exclusive_lock(conn, OUTBOX_LOCK)  # as append_event does: seq order = commit order
         for start in range(0, len(rows), CHUNK):
-            chunk = [{**{c: r.get(c) for c in columns}, **system} for r in rows[start : start + CHUNK]]
+            chunk = [
+                {**{c: r.get(c) for c in columns}, **system} for r in rows[start : start + CHUNK]
+            ]
             with _unique_conflicts(comp):
-                result = conn.execute(table.insert().returning(table.c.id, sort_by_parameter_order=True), chunk)
+                result = conn.execute(
+                    table.insert().returning(table.c.id, sort_by_parameter_order=True), chunk
+                )
             chunk_ids = list(result.scalars())
             ids += chunk_ids
-            changed = sorted(k for k in columns if any(r.get(k) is not None for r in rows[start : start + CHUNK]))
-            base = {"component": comp.name, "op": "create", "changed": changed, "version": 1, "actor": actor, "at": now}
+            changed = sorted(
+                k for k in columns if any(r.get(k) is not None for r in rows[start : start + CHUNK])
+            )
+            base = {
+                "component": comp.name,
+                "op": "create",
+                "changed": changed,
+                "version": 1,
+                "actor": actor,
+                "at": now,
+            }
             seqs = conn.execute(
                 events.insert().returning(events.c.seq, sort_by_parameter_order=True),
                 [{**base, "record_id": i} for i in chunk_ids],
             ).scalars()
             published += [
-                RecordEvent(seq=s, component=comp.name, record_id=i, op="create", changed=tuple(changed), version=1, actor=actor, at=now)
+                RecordEvent(
+                    seq=s,
+                    component=comp.name,
+                    record_id=i,
+                    op="create",
+                    changed=tuple(changed),
+                    version=1,
+                    actor=actor,
+                    at=now,
+                )
                 for s, i in zip(seqs, chunk_ids, strict=True)
             ]
     app.bus.publish(published)
     return ImportResult(len(ids), ids[0], ids[-1])
 
 
-def export_rows(app: Appbook, name: str, out: TextIO, *, format: str = "csv", where: Mapping[str, Any] | None = None) -> int:
+def export_rows(
+    app: Appbook,
+    name: str,
+    out: TextIO,
+    *,
+    format: str = "csv",
+    where: Mapping[str, Any] | None = None,
+) -> int:
     """Write matching records to ``out`` page by page; returns how many."""
     fmt = detect_format("", format)
     comp = app.records.registry.get(name)

@@ -15,7 +15,7 @@ from traitlets import Unicode, default
 from traitlets.config import Configurable
 
 
-class EngineConfig(Configurable):  # type: ignore[misc]
+class EngineConfig(Configurable):
     """Locations of the data layer, shared by every Appbook process."""
 
     home = Unicode(

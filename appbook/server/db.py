@@ -94,7 +94,9 @@ def translate_unavailable(engine: Engine) -> Iterator[None]:
     except OperationalError as exc:
         if _is_connection_failure(exc):
             where = engine.url.render_as_string(hide_password=True)
-            raise ServiceUnavailable(f"database {where} is not reachable: {_first_line(exc)}") from exc
+            raise ServiceUnavailable(
+                f"database {where} is not reachable: {_first_line(exc)}"
+            ) from exc
         raise
 
 
@@ -104,7 +106,15 @@ def _is_connection_failure(exc: DBAPIError) -> bool:
     text = str(exc.orig).lower()
     return any(
         s in text
-        for s in ("connection refused", "could not connect", "unable to open database", "connection failed", "server closed the connection", "no such host", "timeout expired")
+        for s in (
+            "connection refused",
+            "could not connect",
+            "unable to open database",
+            "connection failed",
+            "server closed the connection",
+            "no such host",
+            "timeout expired",
+        )
     )
 
 

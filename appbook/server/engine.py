@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from .config import EngineConfig
 from .db import create_engine
 from .events import EventBus, make_bus
-from .handle import ComponentHandle
+from .handle import ComponentHandle, FilesHandle
 from .records import RecordStore
 from .registry import Registry
 from .schema import ensure_schema
@@ -70,15 +70,20 @@ class Appbook:
         return sorted(self.registry.all())
 
     @cached_property
-    def files(self) -> FileStore:
-        """The file store (encrypted at rest)."""
+    def file_store(self) -> FileStore:
+        """The file store (encrypted at rest), shared by every user of this engine."""
         from .files import FileStore, KeyRing
 
         keyring = KeyRing(Path(self.config.key_file))
         return FileStore(self.engine, self.config.files_url, keyring)
 
+    @property
+    def files(self) -> FilesHandle:
+        """Files as this engine's actor: ``app.files.put(data, name=...)``."""
+        return FilesHandle(self.file_store, self.actor)
+
     def _file_check(self, ids: Any) -> set[str]:
-        return self.files.exists(ids)
+        return self.file_store.exists(ids)
 
     def publish(self, directory: str | Path, *, allow_destructive: bool = False) -> PublishResult:
         """Validate every ``*.component.yaml`` under ``directory`` and publish them together."""
@@ -87,7 +92,9 @@ class Appbook:
 
         loaded = load_directory(Path(directory))
         definitions = {item.definition.name: item.definition for item in loaded}
-        result = publish(self.engine, definitions, actor=self.actor, allow_destructive=allow_destructive)
+        result = publish(
+            self.engine, definitions, actor=self.actor, allow_destructive=allow_destructive
+        )
         self.registry.refresh(force=True)
         return result
 
@@ -101,7 +108,9 @@ class Appbook:
         """Return to publication ``number``'s definitions, keeping data columns."""
         from .publish import rollback
 
-        result = rollback(self.engine, number, actor=self.actor, allow_destructive=allow_destructive)
+        result = rollback(
+            self.engine, number, actor=self.actor, allow_destructive=allow_destructive
+        )
         self.registry.refresh(force=True)
         return result
 

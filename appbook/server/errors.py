@@ -12,6 +12,8 @@ Every failure the engine reports to a caller is an :class:`AppbookError`::
     ├── Conflict               unique value taken, stale version, or still referenced
     ├── Forbidden              the actor may not do this
     ├── PayloadTooLarge        a file or body over its size limit
+    ├── KeyFileError           the at-rest key file is missing, corrupt or lacks a key
+    ├── CorruptFile            stored file bytes failed their integrity check
     └── ServiceUnavailable     the database (or Redis) cannot be reached
 
 Each class carries a stable ``code``; the server extension maps classes to HTTP statuses in
@@ -149,6 +151,18 @@ class PayloadTooLarge(AppbookError):
     """A file or request body is over its size limit."""
 
     code = "too_large"
+
+
+class KeyFileError(AppbookError):
+    """The key file is missing, unreadable or corrupt, or lacks a key that is needed."""
+
+    code = "key_file"
+
+
+class CorruptFile(AppbookError):
+    """Stored bytes failed their integrity check: altered, truncated or misplaced."""
+
+    code = "corrupt_file"
 
 
 class ServiceUnavailable(AppbookError):

@@ -12,12 +12,19 @@ if TYPE_CHECKING:
 
     from .bulk import ImportResult
     from .engine import Appbook
+    from .files import FileInfo, FileStore
 
 
 class QueryResult(list[dict[str, Any]]):
     """A page of records (a list of dicts) with ``next_cursor``, ``total`` and ``to_pandas()``."""
 
-    def __init__(self, items: Iterable[dict[str, Any]], next_cursor: str | None, total: int | None, fields: Sequence[str]) -> None:
+    def __init__(
+        self,
+        items: Iterable[dict[str, Any]],
+        next_cursor: str | None,
+        total: int | None,
+        fields: Sequence[str],
+    ) -> None:
         super().__init__(items)
         self.next_cursor = next_cursor
         self.total = total
@@ -53,9 +60,13 @@ class ComponentHandle:
         """A record by id (raises NotFound)."""
         return self.app.records.get(self.name, record_id)
 
-    def update(self, record_id: int, values: Mapping[str, Any], *, version: int | None = None) -> dict[str, Any]:
+    def update(
+        self, record_id: int, values: Mapping[str, Any], *, version: int | None = None
+    ) -> dict[str, Any]:
         """Change fields of a record; a stale ``version`` raises Conflict."""
-        return self.app.records.update(self.name, record_id, values, actor=self.app.actor, version=version)
+        return self.app.records.update(
+            self.name, record_id, values, actor=self.app.actor, version=version
+        )
 
     def delete(self, record_id: int, *, version: int | None = None) -> None:
         """Delete a record (raises NotFound, Conflict)."""
@@ -74,7 +85,14 @@ class ComponentHandle:
     ) -> QueryResult:
         """Matching records, one page (see :meth:`RecordStore.query`)."""
         page = self.app.records.query(
-            self.name, where=where, order_by=order_by, limit=limit, offset=offset, cursor=cursor, fields=fields, total=total
+            self.name,
+            where=where,
+            order_by=order_by,
+            limit=limit,
+            offset=offset,
+            cursor=cursor,
+            fields=fields,
+            total=total,
         )
         return QueryResult(page.items, page.next_cursor, page.total, page.fields)
 
@@ -91,10 +109,62 @@ class ComponentHandle:
         order_by: Sequence[str] | None = None,
     ) -> list[dict[str, Any]]:
         """Grouped metrics: ``aggregate(["status"], {"n": "count", "total": "sum(amount)"})``."""
-        return self.app.records.aggregate(self.name, group_by=group_by, metrics=metrics, where=where, order_by=order_by)
+        return self.app.records.aggregate(
+            self.name, group_by=group_by, metrics=metrics, where=where, order_by=order_by
+        )
 
-    def import_rows(self, source: Iterable[Mapping[str, Any]] | str | BinaryIO, *, format: str | None = None) -> ImportResult:
+    def import_rows(
+        self, source: Iterable[Mapping[str, Any]] | str | BinaryIO, *, format: str | None = None
+    ) -> ImportResult:
         """Insert many rows, all or none (CSV/JSON-lines file or path, or dicts)."""
         from .bulk import import_rows
 
         return import_rows(self.app, self.name, source, format=format)
+
+
+class FilesHandle:
+    """The file store, acting as one user: what ``app.files`` returns."""
+
+    def __init__(self, store: FileStore, actor: str) -> None:
+        self.store, self.actor = store, actor
+
+    def put(
+        self,
+        data: bytes | BinaryIO | Iterable[bytes],
+        *,
+        name: str,
+        folder: str = "",
+        media_type: str | None = None,
+        accept: Sequence[str] | None = None,
+        max_size: int | str | None = None,
+    ) -> FileInfo:
+        """Store a file (streamed, encrypted); returns its metadata with its ``id``."""
+        return self.store.put(
+            data,
+            name=name,
+            folder=folder,
+            media_type=media_type,
+            actor=self.actor,
+            accept=accept,
+            max_size=max_size,
+        )
+
+    def get(self, file_id: str) -> bytes:
+        """The whole content of a file."""
+        return self.store.get(file_id)
+
+    def open(self, file_id: str) -> Iterable[bytes]:
+        """The content of a file as decrypted chunks."""
+        return self.store.open(file_id)
+
+    def stat(self, file_id: str) -> FileInfo:
+        """Name, size, media type, sha256, created_by and created_at of a file."""
+        return self.store.stat(file_id)
+
+    def list(self, folder: str = "") -> list[FileInfo]:
+        """Files in ``folder``, oldest first."""
+        return self.store.list(folder)
+
+    def delete(self, file_id: str) -> None:
+        """Remove a file."""
+        self.store.delete(file_id)

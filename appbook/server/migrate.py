@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from alembic.autogenerate import produce_migrations
 from alembic.operations import Operations
 from alembic.operations import ops as aops
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 # Operations SQLite performs natively; everything else on an existing table needs batch mode.
@@ -100,10 +100,14 @@ def _filter(
 
 
 def _cls(t: Any) -> str:
-    return "" if t is None else str(sa.types.to_instance(t).compile(dialect=_DEFAULT_DIALECT)).split("(")[0]
+    return (
+        ""
+        if t is None
+        else str(sa.types.to_instance(t).compile(dialect=_DEFAULT_DIALECT)).split("(")[0]
+    )
 
 
-_DEFAULT_DIALECT = postgresql.dialect()
+_DEFAULT_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
 
 
 def _widening(old: Any, new: Any) -> bool:

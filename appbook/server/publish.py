@@ -24,10 +24,8 @@ from . import migrate
 from .db import exclusive_lock, write_transaction
 from .definitions import ComponentDef, from_snapshot
 from .errors import DestructiveChange, NotFound, PublishError
-from .systables import Publication, utcnow
+from .systables import PUBLICATIONS, utcnow
 from .tables import build_metadata
-
-PUBLICATIONS = Publication.__table__
 
 
 @dataclass(frozen=True)
@@ -101,7 +99,9 @@ def publish(
         return _result(sa.Row, changed=True, values=row)
 
 
-def rollback(engine: Engine, number: int, *, actor: str, allow_destructive: bool = False) -> PublishResult:
+def rollback(
+    engine: Engine, number: int, *, actor: str, allow_destructive: bool = False
+) -> PublishResult:
     """Publish again the definitions of publication ``number``, keeping all data columns."""
     with engine.connect() as conn:
         row = conn.execute(sa.select(PUBLICATIONS).where(PUBLICATIONS.c.number == number)).first()
@@ -140,7 +140,9 @@ def _plan(
         if column is None:
             count = _count(conn, table)
             if count:
-                problems.append(f"component {table!r} was removed: its {count} records would be dropped")
+                problems.append(
+                    f"component {table!r} was removed: its {count} records would be dropped"
+                )
             return True
         if column not in before[table].stored_fields():
             return False
@@ -178,21 +180,27 @@ def _rule_changes(
             was = old.stored_fields().get(fname)
             if was is None:
                 continue
-            col = sa.column(fname)
+            col: sa.ColumnClause[Any] = sa.column(fname)
             if field.required and not was.required:
                 count = _count(conn, name, col.is_(None))
                 if count:
-                    problems.append(f"field {name}.{fname} becomes required: {count} records have no value")
+                    problems.append(
+                        f"field {name}.{fname} becomes required: {count} records have no value"
+                    )
             if field.type == "enum" and was.type == "enum":
                 gone = set(was.choice_values()) - set(field.choice_values())
                 count = _count(conn, name, col.in_(sorted(gone, key=str))) if gone else 0
                 if count:
                     shown = ", ".join(map(str, sorted(gone, key=str)))
-                    problems.append(f"field {name}.{fname} loses choices {shown}: {count} records use them")
+                    problems.append(
+                        f"field {name}.{fname} loses choices {shown}: {count} records use them"
+                    )
     return problems
 
 
-def _check_unique(conn: Connection, before: Mapping[str, ComponentDef], after: Mapping[str, ComponentDef]) -> None:
+def _check_unique(
+    conn: Connection, before: Mapping[str, ComponentDef], after: Mapping[str, ComponentDef]
+) -> None:
     """Explain duplicates before the database refuses a new unique index."""
     for name, defn in after.items():
         if name not in before:
@@ -201,7 +209,7 @@ def _check_unique(conn: Connection, before: Mapping[str, ComponentDef], after: M
             was = before[name].stored_fields().get(fname)
             if not field.unique or was is None or was.unique:
                 continue
-            col = sa.column(fname)
+            col: sa.ColumnClause[Any] = sa.column(fname)
             dup = conn.execute(
                 sa.select(col, sa.func.count())
                 .select_from(sa.table(name))

@@ -27,7 +27,19 @@ from .definitions.models import SYSTEM_FIELDS, ComponentDef, FieldDef
 from .errors import QueryError
 from .validation import Invalid, coerce
 
-OPERATORS = ("eq", "ne", "lt", "le", "gt", "ge", "in", "not_in", "contains", "startswith", "is_null")
+OPERATORS = (
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "in",
+    "not_in",
+    "contains",
+    "startswith",
+    "is_null",
+)
 LOGICAL = ("and", "or", "not")
 _SYSTEM_TYPES = {
     "id": FieldDef(type="integer"),
@@ -51,12 +63,16 @@ def field_of(defn: ComponentDef, name: str, where: str) -> FieldDef:
     return field
 
 
-def compile_where(table: sa.Table, defn: ComponentDef, where: Mapping[str, Any] | None) -> sa.ColumnElement[bool]:
+def compile_where(
+    table: sa.Table, defn: ComponentDef, where: Mapping[str, Any] | None
+) -> sa.ColumnElement[bool]:
     """A SQL condition for ``where`` (``true`` when empty)."""
     if where is None:
         return sa.true()
     if not isinstance(where, Mapping):
-        raise QueryError(f"where: expected a mapping of field -> condition, got {type(where).__name__}")
+        raise QueryError(
+            f"where: expected a mapping of field -> condition, got {type(where).__name__}"
+        )
     return _Compiler(table, defn).node(where, "where")
 
 
@@ -80,14 +96,19 @@ class _Compiler:
             return sa.not_(self.node(value, path))
         field = field_of(self.defn, key, path)
         column = self.table.c[key]
-        if not isinstance(value, Mapping) or field.type == "json" and not _is_operators(value):
+        if not isinstance(value, Mapping) or (field.type == "json" and not _is_operators(value)):
             return self.compare(column, field, "eq", value, path)
         if not value:
             raise QueryError(f"{path}: empty condition; operators: {', '.join(OPERATORS)}")
-        parts = [self.compare(column, field, op, operand, f"{path}.{op}") for op, operand in value.items()]
+        parts = [
+            self.compare(column, field, op, operand, f"{path}.{op}")
+            for op, operand in value.items()
+        ]
         return sa.and_(*parts)
 
-    def compare(self, col: sa.Column[Any], field: FieldDef, op: str, operand: Any, path: str) -> sa.ColumnElement[bool]:
+    def compare(
+        self, col: sa.Column[Any], field: FieldDef, op: str, operand: Any, path: str
+    ) -> sa.ColumnElement[bool]:
         if op not in OPERATORS:
             raise QueryError(f"{path}: unknown operator {op!r} (operators: {', '.join(OPERATORS)})")
         if op == "is_null":
@@ -189,7 +210,9 @@ def order_clauses(table: sa.Table, keys: Sequence[OrderKey]) -> list[sa.UnaryExp
     return out
 
 
-def after(table: sa.Table, keys: Sequence[OrderKey], values: Sequence[Any]) -> sa.ColumnElement[bool]:
+def after(
+    table: sa.Table, keys: Sequence[OrderKey], values: Sequence[Any]
+) -> sa.ColumnElement[bool]:
     """Rows strictly after ``values`` in the order of ``keys`` (keyset paging)."""
     ors = []
     for i, key in enumerate(keys):
@@ -212,8 +235,15 @@ def _beyond(col: sa.Column[Any], descending: bool, value: Any) -> sa.ColumnEleme
 
 def encode_cursor(keys: Sequence[OrderKey], row: Mapping[str, Any]) -> str:
     """An opaque cursor for the position after ``row``."""
-    payload = {"o": [("-" if k.descending else "") + k.name for k in keys], "v": [_jsonable(row[k.name]) for k in keys]}
-    return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
+    payload = {
+        "o": [("-" if k.descending else "") + k.name for k in keys],
+        "v": [_jsonable(row[k.name]) for k in keys],
+    }
+    return (
+        base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode())
+        .decode()
+        .rstrip("=")
+    )
 
 
 def decode_cursor(keys: Sequence[OrderKey], cursor: str) -> list[Any]:
@@ -228,7 +258,10 @@ def decode_cursor(keys: Sequence[OrderKey], cursor: str) -> list[Any]:
     if order != expected or len(values) != len(keys):
         raise QueryError(f"cursor: it was made for order_by {order}, not {expected}")
     try:
-        return [None if v is None else coerce(FieldDef(type=k.field.type, choices=k.field.choices), v) for k, v in zip(keys, values, strict=True)]
+        return [
+            None if v is None else coerce(FieldDef(type=k.field.type, choices=k.field.choices), v)
+            for k, v in zip(keys, values, strict=True)
+        ]
     except Invalid:
         raise QueryError("cursor: not a cursor returned by a previous query") from None
 

@@ -20,13 +20,20 @@ from sqlalchemy.exc import IntegrityError
 from .db import read_transaction, write_transaction
 from .definitions.models import SYSTEM_FIELDS, ComponentDef
 from .errors import Conflict, NotFound, QueryError, ValidationError
-from .events import EventBus, RecordEvent
+from .events import EventBus, append_event
 from .payload import prepare
-from .query import compile_where, decode_cursor, encode_cursor, field_of, order_clauses, parse_order, after
+from .query import (
+    after,
+    compile_where,
+    decode_cursor,
+    encode_cursor,
+    field_of,
+    order_clauses,
+    parse_order,
+)
 from .registry import Component, Registry
-from .systables import Event, utcnow
+from .systables import utcnow
 
-EVENTS = Event.__table__
 MAX_LIMIT = 10_000
 AGGREGATES = {"count", "sum", "avg", "min", "max"}
 _METRIC = re.compile(r"^\s*(count|sum|avg|min|max)\s*(?:\(\s*([a-z][a-z0-9_]*)?\s*\))?\s*$")
@@ -47,7 +54,9 @@ class Page:
 class RecordStore:
     """Record operations on every published component of one database."""
 
-    def __init__(self, engine: Engine, registry: Registry, bus: EventBus, files: FileCheck | None = None) -> None:
+    def __init__(
+        self, engine: Engine, registry: Registry, bus: EventBus, files: FileCheck | None = None
+    ) -> None:
         self.engine, self.registry, self.bus, self.files = engine, registry, bus, files
 
     # -- writes -----------------------------------------------------------------------
@@ -58,18 +67,40 @@ class RecordStore:
         if errors:
             raise ValidationError(errors, where=name)
         now = utcnow()
-        row = {**clean, "created_at": now, "created_by": actor, "updated_at": now, "updated_by": actor, "version": 1}
+        row = {
+            **clean,
+            "created_at": now,
+            "created_by": actor,
+            "updated_at": now,
+            "updated_by": actor,
+            "version": 1,
+        }
         with write_transaction(self.engine) as conn:
             self._check_links(conn, comp, [clean])
             with _unique_conflicts(comp):
-                new_id = conn.execute(comp.table.insert().values(**row)).inserted_primary_key[0]
+                inserted = conn.execute(comp.table.insert().values(**row)).inserted_primary_key
+            new_id = int(inserted[0]) if inserted is not None else 0
             record = _record(comp, {**row, "id": new_id})
-            event = _append_event(conn, comp, new_id, "create", sorted(clean), 1, actor)
+            event = append_event(
+                conn,
+                component=name,
+                record_id=new_id,
+                op="create",
+                changed=sorted(clean),
+                version=1,
+                actor=actor,
+            )
         self.bus.publish([event])
         return record
 
     def update(
-        self, name: str, record_id: int, values: Mapping[str, Any], *, actor: str, version: int | None = None
+        self,
+        name: str,
+        record_id: int,
+        values: Mapping[str, Any],
+        *,
+        actor: str,
+        version: int | None = None,
     ) -> dict[str, Any]:
         """Change the given fields; with ``version``, only if the record is still at it."""
         comp = self.registry.get(name)
@@ -90,7 +121,15 @@ class RecordStore:
             row.update(updated_at=utcnow(), updated_by=actor, version=current["version"] + 1)
             with _unique_conflicts(comp):
                 conn.execute(comp.table.update().where(comp.table.c.id == record_id).values(**row))
-            event = _append_event(conn, comp, record_id, "update", changed, row["version"], actor)
+            event = append_event(
+                conn,
+                component=name,
+                record_id=record_id,
+                op="update",
+                changed=changed,
+                version=row["version"],
+                actor=actor,
+            )
         self.bus.publish([event])
         return _record(comp, {**current, **row})
 
@@ -101,10 +140,20 @@ class RecordStore:
             current = self._current(conn, comp, record_id, version)
             self._check_referrers(conn, comp, record_id)
             conn.execute(comp.table.delete().where(comp.table.c.id == record_id))
-            event = _append_event(conn, comp, record_id, "delete", [], current["version"] + 1, actor)
+            event = append_event(
+                conn,
+                component=comp.name,
+                record_id=record_id,
+                op="delete",
+                changed=[],
+                version=current["version"] + 1,
+                actor=actor,
+            )
         self.bus.publish([event])
 
-    def _current(self, conn: Connection, comp: Component, record_id: int, version: int | None) -> dict[str, Any]:
+    def _current(
+        self, conn: Connection, comp: Component, record_id: int, version: int | None
+    ) -> dict[str, Any]:
         # FOR UPDATE: PostgreSQL's READ COMMITTED would otherwise let two writers pass the
         # version check together; SQLite's BEGIN IMMEDIATE already excludes them.
         query = sa.select(comp.table).where(comp.table.c.id == record_id).with_for_update()
@@ -114,21 +163,28 @@ class RecordStore:
         if version is not None and row["version"] != version:
             raise Conflict(
                 f"{comp.name} record {record_id} was changed by {row['updated_by']} "
-                f"(it is at version {row['version']}, you had version {version}); reload it and retry",
+                f"(it is at version {row['version']}, you had version {version}); "
+                "reload it and retry",
                 field="version",
             )
         return dict(row)
 
-    def _check_links(self, conn: Connection, comp: Component, rows: Sequence[Mapping[str, Any]]) -> None:
+    def _check_links(
+        self, conn: Connection, comp: Component, rows: Sequence[Mapping[str, Any]]
+    ) -> None:
         """Referenced records and files must exist; errors are by field (and row)."""
         errors: dict[str, list[str]] = {}
         for fname, f in comp.definition.stored_fields().items():
-            if f.type not in ("reference", "file") and not (f.type == "array" and f.of in ("reference", "file")):
+            if f.type not in ("reference", "file") and not (
+                f.type == "array" and f.of in ("reference", "file")
+            ):
                 continue
             wanted: dict[Any, list[int]] = {}
             for i, row in enumerate(rows):
                 value = row.get(fname)
-                for v in (value if isinstance(value, list) else [value]) if value is not None else []:
+                for v in (
+                    (value if isinstance(value, list) else [value]) if value is not None else []
+                ):
                     wanted.setdefault(v, []).append(i)
             if not wanted:
                 continue
@@ -143,10 +199,14 @@ class RecordStore:
         if errors:
             raise ValidationError(errors, where=comp.name)
 
-    def _existing(self, conn: Connection, kind: str, target: str | None, values: list[Any]) -> set[Any]:
+    def _existing(
+        self, conn: Connection, kind: str, target: str | None, values: list[Any]
+    ) -> set[Any]:
         if kind == "file":
             if self.files is None:
-                raise ValidationError({"": ["file fields need a file store, and none is configured"]})
+                raise ValidationError(
+                    {"": ["file fields need a file store, and none is configured"]}
+                )
             return self.files(values)
         table = self.registry.get(target or "").table
         found: set[Any] = set()
@@ -160,7 +220,9 @@ class RecordStore:
             for fname, f in other.definition.stored_fields().items():
                 if f.type == "reference" and f.to == comp.name:
                     col = other.table.c[fname]
-                    n = conn.execute(sa.select(sa.func.count()).where(col == record_id)).scalar_one()
+                    n = conn.execute(
+                        sa.select(sa.func.count()).where(col == record_id)
+                    ).scalar_one()
                     if n:
                         raise Conflict(
                             f"{comp.name} record {record_id} is referenced by {n} {other.name} "
@@ -173,7 +235,11 @@ class RecordStore:
         """One record by id, or NotFound."""
         comp = self.registry.get(name)
         with read_transaction(self.engine) as conn:
-            row = conn.execute(sa.select(comp.table).where(comp.table.c.id == record_id)).mappings().first()
+            row = (
+                conn.execute(sa.select(comp.table).where(comp.table.c.id == record_id))
+                .mappings()
+                .first()
+            )
         if row is None:
             raise NotFound(f"{name} record {record_id} does not exist")
         return _record(comp, row)
@@ -211,7 +277,13 @@ class RecordStore:
         stmt = stmt.order_by(*order_clauses(table, keys)).offset(offset).limit(limit + 1)
         with read_transaction(self.engine) as conn:
             rows = [dict(r) for r in conn.execute(stmt).mappings()]
-            count = conn.execute(sa.select(sa.func.count()).select_from(table).where(condition)).scalar_one() if total else None
+            count = (
+                conn.execute(
+                    sa.select(sa.func.count()).select_from(table).where(condition)
+                ).scalar_one()
+                if total
+                else None
+            )
         more = len(rows) > limit
         rows = rows[:limit]
         next_cursor = encode_cursor(keys, rows[-1]) if more and rows else None
@@ -223,7 +295,11 @@ class RecordStore:
         comp = self.registry.get(name)
         condition = compile_where(comp.table, comp.definition, where)
         with read_transaction(self.engine) as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(comp.table).where(condition)).scalar_one())
+            return int(
+                conn.execute(
+                    sa.select(sa.func.count()).select_from(comp.table).where(condition)
+                ).scalar_one()
+            )
 
     def aggregate(
         self,
@@ -239,7 +315,9 @@ class RecordStore:
         comp = self.registry.get(name)
         defn, table = comp.definition, comp.table
         metrics = metrics or {"count": "count"}
-        groups = [table.c[field_of(defn, g, f"group_by[{i}]") and g] for i, g in enumerate(group_by)]
+        for i, g in enumerate(group_by):
+            field_of(defn, g, f"group_by[{i}]")
+        groups = [table.c[g] for g in group_by]
         selected: list[Any] = list(groups)
         for label, spec in metrics.items():
             selected.append(_metric(comp, label, spec).label(label))
@@ -264,7 +342,10 @@ class RecordStore:
 def _metric(comp: Component, label: str, spec: str) -> sa.ColumnElement[Any]:
     match = _METRIC.match(spec) if isinstance(spec, str) else None
     if match is None:
-        raise QueryError(f"metrics.{label}: expected count, sum(field), avg(field), min(field) or max(field), got {spec!r}")
+        raise QueryError(
+            f"metrics.{label}: expected count, sum(field), avg(field), min(field) "
+            f"or max(field), got {spec!r}"
+        )
     fn, fname = match.groups()
     if fn == "count" and fname is None:
         return sa.func.count()
@@ -286,18 +367,11 @@ def _columns(comp: Component, fields: Sequence[str] | None) -> list[str]:
     return ["id", *(f for f in fields if f != "id")]
 
 
-def _record(comp: Component, row: Mapping[str, Any], columns: Sequence[str] | None = None) -> dict[str, Any]:
+def _record(
+    comp: Component, row: Mapping[str, Any] | sa.RowMapping, columns: Sequence[str] | None = None
+) -> dict[str, Any]:
     names = columns or [*SYSTEM_FIELDS, *comp.definition.stored_fields()]
     return {n: row.get(n) for n in names}
-
-
-def _append_event(
-    conn: Connection, comp: Component, record_id: int, op: str, changed: list[str], version: int, actor: str
-) -> RecordEvent:
-    at = utcnow()
-    values = {"component": comp.name, "record_id": record_id, "op": op, "changed": changed, "version": version, "actor": actor, "at": at}
-    seq = conn.execute(EVENTS.insert().values(**values)).inserted_primary_key[0]
-    return RecordEvent(seq=seq, component=comp.name, record_id=record_id, op=op, changed=tuple(changed), version=version, actor=actor, at=at)
 
 
 class _unique_conflicts:
@@ -309,11 +383,16 @@ class _unique_conflicts:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
         if isinstance(exc, IntegrityError):
             fname = unique_field(self.comp.definition, str(exc.orig))
             if fname is not None:
-                raise Conflict(f"{self.comp.name}.{fname}: this value is already used by another record", field=fname) from exc
+                raise Conflict(
+                    f"{self.comp.name}.{fname}: this value is already used by another record",
+                    field=fname,
+                ) from exc
 
 
 def unique_field(defn: ComponentDef, message: str) -> str | None:

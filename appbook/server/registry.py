@@ -17,10 +17,8 @@ from sqlalchemy.engine import Engine
 from .db import read_transaction
 from .definitions import ComponentDef, from_snapshot
 from .errors import NotFound
-from .systables import Publication
+from .systables import PUBLICATIONS
 from .tables import build_metadata
-
-PUBLICATIONS = Publication.__table__
 
 
 @dataclass(frozen=True)

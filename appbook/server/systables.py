@@ -7,7 +7,7 @@ record tables are built separately from definitions (see :mod:`appbook.server.ta
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -100,3 +100,6 @@ class StoredFile(Base):
 
 
 SYSTEM_METADATA = Base.metadata
+PUBLICATIONS = cast(sa.Table, Publication.__table__)
+EVENTS = cast(sa.Table, Event.__table__)
+FILES = cast(sa.Table, StoredFile.__table__)

@@ -9,9 +9,9 @@ constraint, so that making a field required never needs a table rewrite.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import hashlib
+from collections.abc import Mapping
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -19,7 +19,7 @@ from .definitions.models import ComponentDef, FieldDef
 from .systables import BigId, JSONType, UTCDateTime
 
 
-def column_type(field: FieldDef) -> sa.types.TypeEngine[object]:
+def column_type(field: FieldDef) -> sa.types.TypeEngine[Any]:
     """The column type a field is stored in."""
     t = field.type
     if t in ("string", "email", "uri"):
@@ -65,7 +65,7 @@ def build_table(defn: ComponentDef, metadata: sa.MetaData) -> sa.Table:
         sa.Column("version", sa.Integer(), nullable=False),
     ]
     for name, field in defn.stored_fields().items():
-        args: list[sa.SchemaItem] = []
+        args: list[Any] = []
         if field.type == "reference" and field.to:
             args.append(sa.ForeignKey(f"{field.to}.id", name=ident("fk", defn.name, name)))
         columns.append(sa.Column(name, column_type(field), *args, nullable=True))

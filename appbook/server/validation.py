@@ -154,18 +154,21 @@ def _date(field: FieldDef, value: Any, from_text: bool) -> date:
         raise Invalid("expected a date, got a date and time")
     if isinstance(value, date):
         return value
-    return _parse(value, date.fromisoformat, "a date (YYYY-MM-DD)")
+    parsed: date = _parse(value, date.fromisoformat, "a date (YYYY-MM-DD)")
+    return parsed
 
 
 def _time(field: FieldDef, value: Any, from_text: bool) -> time:
     if isinstance(value, time):
         return value
-    return _parse(value, time.fromisoformat, "a time (HH:MM[:SS])")
+    parsed: time = _parse(value, time.fromisoformat, "a time (HH:MM[:SS])")
+    return parsed
 
 
 def _datetime(field: FieldDef, value: Any, from_text: bool) -> datetime:
     if not isinstance(value, datetime):
         value = _parse(value, datetime.fromisoformat, "a date and time (ISO 8601)")
+    assert isinstance(value, datetime)
     # Naive datetimes are taken as UTC; everything is stored in UTC.
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 

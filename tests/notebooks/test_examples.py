@@ -13,7 +13,9 @@ EXAMPLES = Path(__file__).parent.parent.parent / "notebooks" / "examples"
 
 
 @pytest.mark.slow
-def test_invoice_notebook_runs_twice_on_the_shared_data_layer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_invoice_notebook_runs_twice_on_the_shared_data_layer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     papermill = pytest.importorskip("papermill")
     home = tmp_path / "home"
     monkeypatch.setenv("APPBOOK_HOME", str(home))
@@ -24,7 +26,12 @@ def test_invoice_notebook_runs_twice_on_the_shared_data_layer(tmp_path: Path, mo
     notebook = EXAMPLES / "invoices" / "invoices.ipynb"
     for _ in range(2):  # get-or-create: a second run must not fail on unique numbers
         papermill.execute_notebook(
-            str(notebook), str(tmp_path / "out.ipynb"), parameters={"prefix": "T"}, cwd=str(tmp_path), kernel_name="python3", progress_bar=False
+            str(notebook),
+            str(tmp_path / "out.ipynb"),
+            parameters={"prefix": "T"},
+            cwd=str(tmp_path),
+            kernel_name="python3",
+            progress_bar=False,
         )
     with Appbook(EngineConfig.from_values(home=str(home))) as app:
         invoices = app["invoices"].query(order_by="number")

@@ -29,7 +29,9 @@ def _raw_increments(args: tuple[str, str, int]) -> int:
         for _ in range(INCREMENTS):
             try:
                 with write_transaction(app.engine) as conn:
-                    n = conn.execute(sa.select(table.c.n).where(table.c.id == record_id).with_for_update()).scalar_one()
+                    n = conn.execute(
+                        sa.select(table.c.n).where(table.c.id == record_id).with_for_update()
+                    ).scalar_one()
                     conn.execute(table.update().where(table.c.id == record_id).values(n=n + 1))
             except sa.exc.OperationalError:
                 errors += 1
@@ -54,8 +56,12 @@ def _api_increments(args: tuple[str, str, int]) -> int:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("worker", [_raw_increments, _api_increments], ids=["transaction", "versions"])
-def test_no_lost_updates_across_processes(app: Appbook, tmp_path: Path, database_url: str, worker: object) -> None:
+@pytest.mark.parametrize(
+    "worker", [_raw_increments, _api_increments], ids=["transaction", "versions"]
+)
+def test_no_lost_updates_across_processes(
+    app: Appbook, tmp_path: Path, database_url: str, worker: object
+) -> None:
     folder = tmp_path / "defs"
     folder.mkdir()
     (folder / "counters.component.yaml").write_text(COUNTER)

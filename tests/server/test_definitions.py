@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from appbook.server.definitions import FIELD_TYPES, from_snapshot, json_schema, load_directory, load_texts
+from appbook.server.definitions import (
+    FIELD_TYPES,
+    from_snapshot,
+    json_schema,
+    load_directory,
+    load_texts,
+)
 from appbook.server.errors import DefinitionError
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -46,7 +52,9 @@ def test_fixture_covers_every_field_type() -> None:
 
 
 def test_error_names_file_line_path_and_reason() -> None:
-    text = INVOICES.replace("amount:   {type: number, min: 0}", "amount:   {type: number, min: zero}")
+    text = INVOICES.replace(
+        "amount:   {type: number, min: 0}", "amount:   {type: number, min: zero}"
+    )
     assert problems({"invoices.component.yaml": text}) == [
         'invoices.component.yaml:6 fields.amount.min: expected a number, got "zero"'
     ]
@@ -69,8 +77,14 @@ fields:
 """
     found = problems({"invoices.component.yaml": text})
     assert 'invoices.component.yaml:4 fields.amount.min: expected a number, got "zero"' in found
-    assert any(p.startswith('invoices.component.yaml:5 fields.due.type: unknown field type "datetim"') for p in found)
-    assert "invoices.component.yaml:12 fields.n.requird: unknown option 'requird' (did you mean 'required'?)" in found
+    assert any(
+        p.startswith('invoices.component.yaml:5 fields.due.type: unknown field type "datetim"')
+        for p in found
+    )
+    assert (
+        "invoices.component.yaml:12 fields.n.requird: unknown option 'requird' (did you mean 'required'?)"
+        in found
+    )
     assert len(found) == 3  # shape errors stop the semantic checks of that file
 
 
@@ -102,11 +116,16 @@ fields:
     ]
     for line in expected:
         assert line in found
-    assert any(p.startswith("invoices.component.yaml:9 fields.code.pattern: invalid regular expression") for p in found)
+    assert any(
+        p.startswith("invoices.component.yaml:9 fields.code.pattern: invalid regular expression")
+        for p in found
+    )
 
 
 def test_duplicate_names_point_at_both_files() -> None:
-    found = problems({"a.component.yaml": "name: x\nfields: {}\n", "b.component.yaml": "name: x\nfields: {}\n"})
+    found = problems(
+        {"a.component.yaml": "name: x\nfields: {}\n", "b.component.yaml": "name: x\nfields: {}\n"}
+    )
     assert found == [
         "a.component.yaml:1 name: duplicate component name 'x' (in a.component.yaml, b.component.yaml)",
         "b.component.yaml:1 name: duplicate component name 'x' (in a.component.yaml, b.component.yaml)",
@@ -119,14 +138,32 @@ def test_duplicate_names_point_at_both_files() -> None:
         ("name: x\nfields:\n  a: [1\n", "x.component.yaml:4: invalid YAML"),
         ("", "x.component.yaml:1: expected a mapping with name and fields (empty file)"),
         ("name: Bad-Name\n", 'x.component.yaml:1 name: "Bad-Name" is not a valid name'),
-        ("name: appbook_x\n", "x.component.yaml:1 name: names starting with 'appbook_' are reserved"),
+        (
+            "name: appbook_x\n",
+            "x.component.yaml:1 name: names starting with 'appbook_' are reserved",
+        ),
         ("fields: {}\n", "x.component.yaml:1 name: is required"),
-        ("name: x\nfields:\n  e: {type: enum, choices: {1: A, b: B}}\n", "fields.e.choices: choice values must be all integers or all strings"),
-        ("name: x\nfields:\n  f: {type: file, max_size: lots}\n", "fields.f.max_size: expected a size such as 10MB"),
+        (
+            "name: x\nfields:\n  e: {type: enum, choices: {1: A, b: B}}\n",
+            "fields.e.choices: choice values must be all integers or all strings",
+        ),
+        (
+            "name: x\nfields:\n  f: {type: file, max_size: lots}\n",
+            "fields.f.max_size: expected a size such as 10MB",
+        ),
         ("name: x\nfields:\n  r: {type: reference}\n", "fields.r.to: reference fields need 'to'"),
-        ("name: x\nfields:\n  n: {type: integer, default: many}\n", "fields.n.default: default expected an integer"),
-        ("name: x\nfields:\n  n: {type: integer, min: 5, max: 1}\n", "fields.n.min: min (5) is greater than max (1)"),
-        ("name: x\nfields:\n  n: {type: integer, required: yes please}\n", 'fields.n.required: expected true or false, got "yes please"'),
+        (
+            "name: x\nfields:\n  n: {type: integer, default: many}\n",
+            "fields.n.default: default expected an integer",
+        ),
+        (
+            "name: x\nfields:\n  n: {type: integer, min: 5, max: 1}\n",
+            "fields.n.min: min (5) is greater than max (1)",
+        ),
+        (
+            "name: x\nfields:\n  n: {type: integer, required: yes please}\n",
+            'fields.n.required: expected true or false, got "yes please"',
+        ),
     ],
 )
 def test_each_bad_input_gets_a_clear_error(text: str, message: str) -> None:

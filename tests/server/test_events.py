@@ -162,13 +162,16 @@ def test_record_event_round_trips_through_json_and_the_outbox(engine: Engine) ->
             actor="ann",
             at=at,
         )
-    assert event.seq >= 1 and event.changed == ("code",) and event.at == at
+    assert event.seq >= 1
+    assert event.changed == ("code",)
+    assert event.at == at
     assert RecordEvent.from_dict(json.loads(json.dumps(event.to_dict()))) == event
     assert read_outbox(engine, 0) == [event]
 
 
 def test_read_outbox_filters_and_pages(engine: Engine) -> None:
-    assert last_seq(engine) == 0 and read_outbox(engine, 0) == []
+    assert last_seq(engine) == 0
+    assert read_outbox(engine, 0) == []
     events = write(engine, ("a", 1), ("b", 1), ("a", 2), ("b", 2), ("a", 3))
     assert read_outbox(engine, 0) == events
     assert read_outbox(engine, events[1].seq) == events[2:]
@@ -258,11 +261,14 @@ def test_filtered_catch_up_fills_gaps_of_its_component(engine: Engine) -> None:
 
 
 def test_two_subscriptions_both_receive(sqlite_engine: Engine) -> None:
-    with LocalBus(sqlite_engine, poll_interval=SLOW) as bus:
-        with bus.subscribe() as one, bus.subscribe() as two:
-            written = write(sqlite_engine, ("a", 1), ("b", 1), bus=bus)
-            assert collect(one, 2) == written
-            assert collect(two, 2) == written
+    with (
+        LocalBus(sqlite_engine, poll_interval=SLOW) as bus,
+        bus.subscribe() as one,
+        bus.subscribe() as two,
+    ):
+        written = write(sqlite_engine, ("a", 1), ("b", 1), bus=bus)
+        assert collect(one, 2) == written
+        assert collect(two, 2) == written
 
 
 def test_a_reader_far_behind_catches_up_from_the_outbox(sqlite_engine: Engine) -> None:
@@ -279,14 +285,16 @@ def test_close_ends_delivery_and_the_poller_thread(sqlite_engine: Engine) -> Non
     bus = LocalBus(sqlite_engine, poll_interval=0.05)
     sub = bus.subscribe()
     pollers = [t for t in threading.enumerate() if t.name.startswith(THREAD_PREFIX)]
-    assert len(pollers) == 1 and pollers[0].daemon
+    assert len(pollers) == 1
+    assert pollers[0].daemon
     seen: list[RecordEvent] = []
     reader = threading.Thread(target=lambda: seen.extend(sub))
     reader.start()
     written = write(sqlite_engine, ("a", 1), bus=bus)
     sub.close()
     reader.join(5)
-    assert not reader.is_alive() and seen in ([], written)
+    assert not reader.is_alive()
+    assert seen in ([], written)
     write(sqlite_engine, ("a", 2), bus=bus)
     assert sub.get(timeout=0) is None
     bus.close()
@@ -346,24 +354,29 @@ def test_local_bus_sees_writes_of_another_process_within_a_second(sqlite_engine:
 def test_redis_bus_delivers_across_processes(
     sqlite_engine: Engine, redis_url: str, channel: str
 ) -> None:
-    with RedisBus(sqlite_engine, redis_url, channel, poll_interval=None) as bus:
-        with bus.subscribe() as sub:
-            run_child(sqlite_engine, 2, redis_url, channel)
-            got = collect(sub, 2, within=1.0)
-            assert got == read_outbox(sqlite_engine, 0)
-            assert_no_more(sub)
+    with (
+        RedisBus(sqlite_engine, redis_url, channel, poll_interval=None) as bus,
+        bus.subscribe() as sub,
+    ):
+        run_child(sqlite_engine, 2, redis_url, channel)
+        got = collect(sub, 2, within=0.2)  # already sent when the child exits
+        assert got == read_outbox(sqlite_engine, 0)
+        assert_no_more(sub)
 
 
 @pytest.mark.redis
 def test_redis_bus_in_process_without_duplicates(
     sqlite_engine: Engine, redis_url: str, channel: str
 ) -> None:
-    with RedisBus(sqlite_engine, redis_url, channel, poll_interval=None) as bus:
-        with bus.subscribe() as sub, bus.subscribe("b") as only_b:
-            written = write(sqlite_engine, ("a", 1), ("b", 1), bus=bus)
-            assert collect(sub, 2) == written
-            assert collect(only_b, 1) == written[1:]
-            assert_no_more(sub)
+    with (
+        RedisBus(sqlite_engine, redis_url, channel, poll_interval=None) as bus,
+        bus.subscribe() as sub,
+        bus.subscribe("b") as only_b,
+    ):
+        written = write(sqlite_engine, ("a", 1), ("b", 1), bus=bus)
+        assert collect(sub, 2) == written
+        assert collect(only_b, 1) == written[1:]
+        assert_no_more(sub)
 
 
 @pytest.mark.redis
@@ -384,10 +397,41 @@ def test_redis_subscribers_catch_up_on_lost_publishes(
 def test_redis_safety_poll_finds_events_never_published(
     sqlite_engine: Engine, redis_url: str, channel: str
 ) -> None:
-    with RedisBus(sqlite_engine, redis_url, channel, poll_interval=0.05) as bus:
-        with bus.subscribe() as sub:
-            lost = write(sqlite_engine, ("a", 1))
-            assert collect(sub, 1) == lost
+    with (
+        RedisBus(sqlite_engine, redis_url, channel, poll_interval=0.05) as bus,
+        bus.subscribe() as sub,
+    ):
+        lost = write(sqlite_engine, ("a", 1))
+        assert collect(sub, 1) == lost
+
+
+@pytest.mark.redis
+def test_redis_listener_reconnects_and_catches_up(
+    sqlite_engine: Engine, redis_url: str, channel: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    name = f"appbook-test-{uuid.uuid4().hex}"
+    admin = redis.Redis.from_url(redis_url)
+    with (
+        caplog.at_level(logging.INFO, logger="appbook.server.events"),
+        RedisBus(
+            sqlite_engine, f"{redis_url}?client_name={name}", channel, poll_interval=None
+        ) as bus,
+        bus.subscribe() as sub,
+    ):
+        lost = write(sqlite_engine, ("a", 1))  # never published: only a catch-up finds it
+        killed = [
+            admin.client_kill_filter(_id=client["id"])
+            for client in admin.client_list()
+            if client["name"] == name and client["sub"] != "0"
+        ]
+        assert killed == [1]
+        assert collect(sub, 1) == lost
+        later = write(sqlite_engine, ("a", 2), bus=bus)
+        assert collect(sub, 1) == later
+        assert_no_more(sub)
+    admin.close()
+    assert "lost Redis" in caplog.text
+    assert "reconnected to Redis" in caplog.text
 
 
 def test_unreachable_redis(sqlite_engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
@@ -399,7 +443,8 @@ def test_unreachable_redis(sqlite_engine: Engine, caplog: pytest.LogCaptureFixtu
         assert "secret" not in info.value.message
         with caplog.at_level(logging.WARNING, logger="appbook.server.events"):
             bus.publish(write(sqlite_engine, ("a", 1)))
-        assert "stay in the outbox" in caplog.text and "secret" not in caplog.text
+        assert "stay in the outbox" in caplog.text
+        assert "secret" not in caplog.text
 
 
 def test_redact_url() -> None:
@@ -410,4 +455,5 @@ def test_redact_url() -> None:
 
 def test_make_bus(sqlite_engine: Engine) -> None:
     with make_bus(sqlite_engine, "") as local, make_bus(sqlite_engine, REDIS_URL) as remote:
-        assert isinstance(local, LocalBus) and isinstance(remote, RedisBus)
+        assert isinstance(local, LocalBus)
+        assert isinstance(remote, RedisBus)

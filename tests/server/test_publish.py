@@ -41,7 +41,14 @@ def test_first_publication_creates_tables_and_indexes(app: Appbook, tmp_path: Pa
     result = app.publish(write(tmp_path / "d", V1))
     assert (result.number, result.changed, result.kind) == (1, True, "publish")
     assert "create table invoices" in result.migration
-    assert set(columns(app, "invoices")) >= {"id", "version", "created_by", "number", "amount", "notes"}
+    assert set(columns(app, "invoices")) >= {
+        "id",
+        "version",
+        "created_by",
+        "number",
+        "amount",
+        "notes",
+    }
     assert indexes(app, "invoices") == {"ux_invoices_number": True}
 
 
@@ -57,7 +64,10 @@ def test_add_field_index_and_reference(app: Appbook, tmp_path: Path) -> None:
     app.publish(folder)
     app["invoices"].create({"number": "A-1", "amount": 5})
     write(folder, "name: suppliers\nfields:\n  name: {type: string}\n", name="suppliers")
-    write(folder, V1 + "  due: {type: date, indexed: true}\n  supplier: {type: reference, to: suppliers}\n")
+    write(
+        folder,
+        V1 + "  due: {type: date, indexed: true}\n  supplier: {type: reference, to: suppliers}\n",
+    )
     result = app.publish(folder)
     assert result.number == 2
     assert "add column invoices.due DATE" in result.migration
@@ -67,7 +77,9 @@ def test_add_field_index_and_reference(app: Appbook, tmp_path: Path) -> None:
     assert app["invoices"].count() == 1  # data kept
     with app.engine.connect() as conn:
         fks = sa.inspect(conn).get_foreign_keys("invoices")
-    assert [(f["referred_table"], f["constrained_columns"]) for f in fks] == [("suppliers", ["supplier"])]
+    assert [(f["referred_table"], f["constrained_columns"]) for f in fks] == [
+        ("suppliers", ["supplier"])
+    ]
 
 
 def test_dropping_a_field_with_data_is_refused_then_allowed(app: Appbook, tmp_path: Path) -> None:
@@ -96,11 +108,19 @@ def test_dropping_an_empty_field_needs_no_flag(app: Appbook, tmp_path: Path) -> 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (("amount: {type: number}", "amount: {type: integer}"), "field invoices.amount changes type"),
-        (("notes:  {type: text}", "notes:  {type: text, required: true}"), "field invoices.notes becomes required: 1 records have no value"),
+        (
+            ("amount: {type: number}", "amount: {type: integer}"),
+            "field invoices.amount changes type",
+        ),
+        (
+            ("notes:  {type: text}", "notes:  {type: text, required: true}"),
+            "field invoices.notes becomes required: 1 records have no value",
+        ),
     ],
 )
-def test_narrowing_is_refused(app: Appbook, tmp_path: Path, change: tuple[str, str], message: str) -> None:
+def test_narrowing_is_refused(
+    app: Appbook, tmp_path: Path, change: tuple[str, str], message: str
+) -> None:
     folder = write(tmp_path / "d", V1)
     app.publish(folder)
     app["invoices"].create({"number": "A-1", "amount": 2.5})
@@ -130,13 +150,18 @@ def test_widening_needs_no_flag(app: Appbook, tmp_path: Path) -> None:
     assert app["invoices"].query()[0]["amount"] == 2.0
 
 
-def test_unique_over_duplicates_fails_clearly_and_changes_nothing(app: Appbook, tmp_path: Path) -> None:
+def test_unique_over_duplicates_fails_clearly_and_changes_nothing(
+    app: Appbook, tmp_path: Path
+) -> None:
     folder = write(tmp_path / "d", V1)
     app.publish(folder)
     for n in ("A-1", "A-2"):
         app["invoices"].create({"number": n, "notes": "same"})
     write(folder, V1.replace("notes:  {type: text}", "notes:  {type: text, unique: true}"))
-    with pytest.raises(PublishError, match=r"cannot make invoices.notes unique: duplicate values 'same' \(2 times\)"):
+    with pytest.raises(
+        PublishError,
+        match=r"cannot make invoices.notes unique: duplicate values 'same' \(2 times\)",
+    ):
         app.publish(folder)
     assert len(app.publications()) == 1
     assert "ux_invoices_notes" not in indexes(app, "invoices")
@@ -185,6 +210,8 @@ def test_concurrent_publishes_serialise(app: Appbook, tmp_path: Path, database_u
         folders.append(str(write(tmp_path / f"d{i}", V1 + f"  f{i}: {{type: integer}}\n")))
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(4) as pool:
-        numbers = pool.map(_publish_in_child, [(str(tmp_path / "home"), database_url, f) for f in folders])
+        numbers = pool.map(
+            _publish_in_child, [(str(tmp_path / "home"), database_url, f) for f in folders]
+        )
     assert sorted(numbers) == [1, 2, 3, 4]
     assert [p.number for p in app.publications()] == [4, 3, 2, 1]

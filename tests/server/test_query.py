@@ -14,8 +14,23 @@ from appbook.server.errors import QueryError
 def items(published: Appbook) -> Any:
     handle = published["items"]
     rows = [
-        {"code": "A1", "qty": 5, "price": 10.0, "status": 0, "notes": "Paper and pens", "due": "2026-01-01T00:00:00Z", "colour": "red"},
-        {"code": "A2", "qty": 15, "price": 99.5, "status": 1, "notes": "ink", "due": "2026-02-01T00:00:00Z"},
+        {
+            "code": "A1",
+            "qty": 5,
+            "price": 10.0,
+            "status": 0,
+            "notes": "Paper and pens",
+            "due": "2026-01-01T00:00:00Z",
+            "colour": "red",
+        },
+        {
+            "code": "A2",
+            "qty": 15,
+            "price": 99.5,
+            "status": 1,
+            "notes": "ink",
+            "due": "2026-02-01T00:00:00Z",
+        },
         {"code": "B1", "qty": 15, "price": 0.5, "status": 2, "notes": None, "colour": "green"},
         {"code": "B2", "qty": None, "price": 12.0, "status": 1, "notes": "PAPER 100%_x"},
         {"code": "C1", "qty": 30, "price": 12.0, "status": 0, "tags": ["x"]},
@@ -77,7 +92,9 @@ def test_operator(items: Any, where: dict[str, Any], expected: list[str]) -> Non
         ({"preview": "x"}, "unknown field 'preview'"),
     ],
 )
-def test_malformed_filters_raise_query_error(items: Any, where: dict[str, Any], message: str) -> None:
+def test_malformed_filters_raise_query_error(
+    items: Any, where: dict[str, Any], message: str
+) -> None:
     with pytest.raises(QueryError, match=message.replace("(", r"\(").replace(")", r"\)")):
         items.query(where=where)
 
@@ -100,7 +117,9 @@ def test_limit_offset_and_validation(items: Any) -> None:
         items.query(offset=-1)
 
 
-@pytest.mark.parametrize("order", [["qty"], ["-qty"], ["-price", "code"], ["notes"], ["-due"], None])
+@pytest.mark.parametrize(
+    "order", [["qty"], ["-qty"], ["-price", "code"], ["notes"], ["-due"], None]
+)
 def test_cursor_walks_every_row_once(items: Any, order: list[str] | None) -> None:
     everything = codes(items.query(order_by=order, limit=100))
     seen: list[str] = []
@@ -139,7 +158,9 @@ def test_fields_selects_columns(items: Any) -> None:
 
 
 def test_aggregate(items: Any) -> None:
-    rows = items.aggregate(["status"], {"n": "count", "total": "sum(price)", "top": "max(qty)", "avg": "avg(price)"})
+    rows = items.aggregate(
+        ["status"], {"n": "count", "total": "sum(price)", "top": "max(qty)", "avg": "avg(price)"}
+    )
     by_status = {r["status"]: r for r in rows}
     assert by_status[0]["n"] == 2 and by_status[0]["total"] == 22.0 and by_status[0]["top"] == 30
     assert by_status[1]["avg"] == pytest.approx((99.5 + 12.0) / 2)

@@ -100,7 +100,9 @@ def test_required_and_pattern(published: Appbook) -> None:
 
 def test_references_and_files_must_exist(published: Appbook) -> None:
     with pytest.raises(ValidationError) as info:
-        published["items"].create({"code": "R1", "supplier": 999, "buyers": [998], "scan": "0" * 32})
+        published["items"].create(
+            {"code": "R1", "supplier": 999, "buyers": [998], "scan": "0" * 32}
+        )
     assert info.value.errors == {
         "supplier": ["suppliers record 999 does not exist"],
         "buyers": ["suppliers record 998 does not exist"],
@@ -189,6 +191,8 @@ def test_delete_refused_while_referenced(published: Appbook) -> None:
 def test_datetime_naive_is_utc(published: Appbook) -> None:
     rec = published["items"].create({"code": "T1", "due": datetime(2026, 1, 1, 12, 0)})
     assert rec["due"] == datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-    later = published["items"].create({"code": "T2", "due": datetime(2026, 1, 1, 12, 0, tzinfo=UTC) + timedelta(hours=1)})
+    later = published["items"].create(
+        {"code": "T2", "due": datetime(2026, 1, 1, 12, 0, tzinfo=UTC) + timedelta(hours=1)}
+    )
     found = published["items"].query(where={"due": {"gt": "2026-01-01T12:30:00Z"}})
     assert [r["id"] for r in found] == [later["id"]]

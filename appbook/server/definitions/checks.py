@@ -32,9 +32,13 @@ def check_component(defn: ComponentDef, src: Source) -> list[Problem]:
     """Every rule of one component that its model cannot express."""
     problems = []
     if defn.name.startswith(RESERVED_PREFIX):
-        problems.append(src.problem(["name"], f"names starting with {RESERVED_PREFIX!r} are reserved"))
+        problems.append(
+            src.problem(["name"], f"names starting with {RESERVED_PREFIX!r} are reserved")
+        )
     for name, field in defn.fields.items():
-        problems += [src.problem(["fields", name, *loc], msg) for loc, msg in _field_rules(name, field)]
+        problems += [
+            src.problem(["fields", name, *loc], msg) for loc, msg in _field_rules(name, field)
+        ]
     return problems
 
 
@@ -52,7 +56,10 @@ def _field_rules(name: str, f: FieldDef) -> Iterator[tuple[list[str], str]]:
     if f.min is not None and f.max is not None and f.min > f.max:
         yield ["min"], f"min ({f.min}) is greater than max ({f.max})"
     if f.min_length is not None and f.max_length is not None and f.min_length > f.max_length:
-        yield ["min_length"], f"min_length ({f.min_length}) is greater than max_length ({f.max_length})"
+        yield (
+            ["min_length"],
+            f"min_length ({f.min_length}) is greater than max_length ({f.max_length})",
+        )
     if f.pattern is not None:
         try:
             re.compile(f.pattern)
@@ -68,7 +75,7 @@ def _field_rules(name: str, f: FieldDef) -> Iterator[tuple[list[str], str]]:
         try:
             coerce(f, f.default)
         except Invalid as exc:
-            yield ["default"], f"default {exc}" if f.type != "enum" else f"default {exc}"
+            yield ["default"], f"default {exc}"
 
 
 def _type_rules(f: FieldDef) -> Iterator[tuple[list[str], str]]:
@@ -98,7 +105,10 @@ def check_set(loaded: Sequence[Loaded]) -> list[Problem]:
     for name, items in by_name.items():
         if len(items) > 1:
             files = ", ".join(i.source.file for i in items)
-            problems += [i.source.problem(["name"], f"duplicate component name {name!r} (in {files})") for i in items]
+            problems += [
+                i.source.problem(["name"], f"duplicate component name {name!r} (in {files})")
+                for i in items
+            ]
     for item in loaded:
         for fname, field in item.definition.fields.items():
             if field.to is not None and field.to not in by_name:

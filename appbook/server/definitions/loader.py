@@ -93,7 +93,9 @@ def validate(source: Source) -> tuple[ComponentDef | None, list[Problem]]:
     """Check one parsed file against the models; every problem at once."""
     if not isinstance(source.tree, dict):
         kind = "empty file" if source.tree is None else f"got {type(source.tree).__name__}"
-        return None, [Problem(source.file, 1, "", f"expected a mapping with name and fields ({kind})")]
+        return None, [
+            Problem(source.file, 1, "", f"expected a mapping with name and fields ({kind})")
+        ]
     try:
         return ComponentDef.model_validate(to_plain(source.tree)), []
     except pydantic.ValidationError as exc:
@@ -131,7 +133,8 @@ def _message(err: Any) -> str:
     if kind == "string_type":
         return f"expected text, got {_got(value)}"
     if kind == "string_pattern_mismatch":
-        return f"{_got(value)} is not a valid name (lowercase letters, digits and _, starting with a letter)"
+        rule = "lowercase letters, digits and _, starting with a letter"
+        return f"{_got(value)} is not a valid name ({rule})"
     if kind in {"dict_type", "model_type"}:
         return f"expected a mapping, got {_got(value)}"
     return f"{err['msg'][0].lower()}{err['msg'][1:]}, got {_got(value)}"

@@ -30,7 +30,9 @@ def upgrade() -> None:
         sa.Column("migration", JSONType, nullable=False),
         sa.Column("note", sa.Text(), nullable=False),
     )
-    op.create_index("ix_appbook_publications_content_hash", "appbook_publications", ["content_hash"])
+    op.create_index(
+        "ix_appbook_publications_content_hash", "appbook_publications", ["content_hash"]
+    )
     op.create_table(
         "appbook_events",
         sa.Column("seq", BigId, primary_key=True, autoincrement=True),

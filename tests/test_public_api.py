@@ -9,18 +9,32 @@ import appbook
 
 
 def test_all_is_exactly_the_public_api() -> None:
-    public = {name for name in dir(appbook) if not name.startswith("_")} - {"kernels", "server", "cli", "annotations"}
+    public = {name for name in dir(appbook) if not name.startswith("_")} - {
+        "kernels",
+        "server",
+        "cli",
+        "annotations",
+    }
     assert set(appbook.__all__) - {"__version__"} == public
     for name in appbook.__all__:
         assert getattr(appbook, name) is not None
 
 
 def test_errors_share_one_base() -> None:
-    for name in ("ValidationError", "NotFound", "Conflict", "Forbidden", "QueryError", "DefinitionError"):
+    for name in (
+        "ValidationError",
+        "NotFound",
+        "Conflict",
+        "Forbidden",
+        "QueryError",
+        "DefinitionError",
+    ):
         assert issubclass(getattr(appbook, name), appbook.AppbookError)
 
 
 def test_import_does_not_load_nbformat() -> None:
     code = "import sys, appbook; appbook.connect; print('nbformat' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "False"

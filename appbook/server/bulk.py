@@ -101,7 +101,10 @@ def _import(
     clean_rows: list[dict[str, Any]] = []
     errors: dict[str, list[str]] = {}
     for n, (row, from_text) in enumerate(rows, start=1):
-        values = {k: v for k, v in row.items() if not (from_text and k in SYSTEM_FIELDS)}
+        # In text formats an empty cell means "not given", so defaults apply.
+        values = {
+            k: v for k, v in row.items() if not (from_text and (k in SYSTEM_FIELDS or v == ""))
+        }
         clean, problems = prepare(comp.definition, values, partial=False, from_text=from_text)
         for fname, messages in problems.items():
             if len(errors) < MAX_REPORTED:

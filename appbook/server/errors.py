@@ -109,7 +109,10 @@ class ValidationError(AppbookError):
 
     def __init__(self, errors: Mapping[str, Sequence[str]], *, where: str = "") -> None:
         self.errors: dict[str, list[str]] = {k: list(v) for k, v in errors.items()}
-        detail = "; ".join(f"{k}: {', '.join(v)}" for k, v in self.errors.items())
+        shown = list(self.errors.items())[:10]
+        detail = "; ".join(f"{k}: {', '.join(v)}" for k, v in shown)
+        if len(self.errors) > len(shown):
+            detail += f"; and {len(self.errors) - len(shown)} more"
         prefix = f"{where}: " if where else ""
         super().__init__(f"{prefix}invalid values ({detail})")
 

@@ -16,7 +16,7 @@ from appbook.server.config import EngineConfig
 from appbook.server.engine import Appbook
 from appbook.server.errors import PayloadTooLarge, ServiceUnavailable, ValidationError
 from appbook.server.events import RecordEvent, Subscription
-from appbook.server.schema import HEAD, MIGRATIONS, SchemaOutdated, VERSION_TABLE
+from appbook.server.schema import HEAD, MIGRATIONS, VERSION_TABLE, SchemaOutdated
 
 
 def drain(sub: Subscription, count: int, deadline: float = 10.0) -> list[RecordEvent]:
@@ -104,9 +104,13 @@ def test_file_fields_hold_stored_files(published: Appbook) -> None:
 
 def test_database_down_is_service_unavailable(tmp_path: Path) -> None:
     config = EngineConfig.from_values(
-        home=str(tmp_path), database_url="postgresql+psycopg://postgres@127.0.0.1:1/none?connect_timeout=2"
+        home=str(tmp_path),
+        database_url="postgresql+psycopg://postgres@127.0.0.1:1/none?connect_timeout=2",
     )
-    with pytest.raises(ServiceUnavailable, match=r"database postgresql\+psycopg://postgres@127.0.0.1:1/none.* is not reachable"):
+    with pytest.raises(
+        ServiceUnavailable,
+        match=r"database postgresql\+psycopg://postgres@127.0.0.1:1/none.* is not reachable",
+    ):
         Appbook(config)
 
 
@@ -133,7 +137,9 @@ def test_head_matches_the_migration_scripts() -> None:
     assert ScriptDirectory.from_config(config).get_current_head() == HEAD
 
 
-def test_connect_finds_the_data_layer_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_connect_finds_the_data_layer_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import appbook
     from appbook.kernels.client import disconnect_all
 
@@ -149,11 +155,17 @@ def test_connect_finds_the_data_layer_from_the_environment(tmp_path: Path, monke
         disconnect_all()
 
 
-def test_redis_bus_carries_record_events_between_engines(published: Appbook, redis_url: str) -> None:
+def test_redis_bus_carries_record_events_between_engines(
+    published: Appbook, redis_url: str
+) -> None:
     """Two engines (as two kernels would) meet on Redis: a write in one reaches the other."""
     cfg = published.config
-    reader = Appbook(EngineConfig.from_values(home=cfg.home, database_url=cfg.database_url, redis_url=redis_url))
-    writer = Appbook(EngineConfig.from_values(home=cfg.home, database_url=cfg.database_url, redis_url=redis_url))
+    reader = Appbook(
+        EngineConfig.from_values(home=cfg.home, database_url=cfg.database_url, redis_url=redis_url)
+    )
+    writer = Appbook(
+        EngineConfig.from_values(home=cfg.home, database_url=cfg.database_url, redis_url=redis_url)
+    )
     try:
         with reader.bus.subscribe(component="suppliers") as sub:
             rec = writer["suppliers"].create({"name": "Via Redis"})

@@ -50,6 +50,8 @@ def test_first_publication_creates_tables_and_indexes(app: Appbook, tmp_path: Pa
         "notes",
     }
     assert indexes(app, "invoices") == {"ux_invoices_number": True}
+    app.registry.refresh(force=True)  # field order survives the round trip through the database
+    assert list(app["invoices"].definition.fields) == ["number", "amount", "notes"]
 
 
 def test_same_content_is_a_noop(app: Appbook, tmp_path: Path) -> None:

@@ -130,6 +130,21 @@ class ComponentDef(_Strict):
     access: dict[str, Any] | None = None
     scripts: dict[str, Any] | StrictStr | None = None
 
+    @field_validator("fields", mode="before")
+    @classmethod
+    def _fields_from_list(cls, value: Any) -> Any:
+        # Snapshots store fields as a list: JSONB does not keep key order, field order does.
+        if isinstance(value, list) and all(isinstance(v, dict) and "name" in v for v in value):
+            return {v["name"]: {k: x for k, x in v.items() if k != "name"} for v in value}
+        return value
+
+    @field_serializer("fields")
+    def _fields_as_list(self, fields: dict[str, FieldDef]) -> Any:
+        return [
+            {"name": name, **f.model_dump(mode="json", exclude_defaults=True)}
+            for name, f in fields.items()
+        ]
+
     def stored_fields(self) -> dict[str, FieldDef]:
         """Fields that have a column, in definition order."""
         return {k: f for k, f in self.fields.items() if f.stored}

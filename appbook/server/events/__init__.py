@@ -15,14 +15,18 @@ event once, in ``seq`` order.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from sqlalchemy.engine import Engine
 
 from .base import EventBus
 from .local import LocalBus
 from .model import RecordEvent
 from .outbox import append_event, last_seq, read_outbox
-from .redis_bus import RedisBus
 from .subscription import Subscription
+
+if TYPE_CHECKING:
+    from .redis_bus import RedisBus
 
 __all__ = [
     "EventBus",
@@ -39,4 +43,17 @@ __all__ = [
 
 def make_bus(engine: Engine, redis_url: str) -> EventBus:
     """A :class:`RedisBus` on ``redis_url``, or a :class:`LocalBus` when it is empty."""
-    return RedisBus(engine, redis_url) if redis_url else LocalBus(engine)
+    if not redis_url:
+        return LocalBus(engine)
+    from .redis_bus import RedisBus
+
+    return RedisBus(engine, redis_url)
+
+
+def __getattr__(name: str) -> Any:
+    # redis-py costs ~60 ms to import; kernels on the embedded default never need it.
+    if name == "RedisBus":
+        from .redis_bus import RedisBus
+
+        return RedisBus
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

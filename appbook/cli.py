@@ -7,6 +7,7 @@ nbformat (which alone costs over a second to import).
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -74,6 +75,8 @@ def serve(ctx: click.Context, port: int, no_browser: bool) -> None:
     from .extension.app import AppbookApp
 
     argv = [f"--ServerApp.port={port}", "--ServerApp.ip=127.0.0.1", *ctx.args]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        argv.append("--ServerApp.allow_root=True")  # containers and CI run as root
     if no_browser:
         argv.append("--ServerApp.open_browser=False")
     AppbookApp.serve(argv)

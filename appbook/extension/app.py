@@ -48,6 +48,11 @@ class AppbookApp(ExtensionApp):
             self.engine.close()
             self.engine = None
 
+    @classmethod
+    def get_extension_package(cls) -> str:
+        """The importable name holding ``_jupyter_server_extension_points``."""
+        return "appbook.extension"
+
     def _config_file_name_default(self) -> str:
         return "jupyter_appbook_config"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import getpass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 
@@ -44,7 +44,9 @@ class Appbook:
         ensure_schema(self.engine)
         self.registry = Registry(self.engine)
         self.bus: EventBus = make_bus(self.engine, self.config.redis_url)
-        self.records = RecordStore(self.engine, self.registry, self.bus, files=self._file_check)
+        self.records = RecordStore(
+            self.engine, self.registry, self.bus, files=lambda: self.file_store
+        )
 
     def __repr__(self) -> str:
         return f"<Appbook {self.engine.url.render_as_string(hide_password=True)}>"
@@ -81,9 +83,6 @@ class Appbook:
     def files(self) -> FilesHandle:
         """Files as this engine's actor: ``app.files.put(data, name=...)``."""
         return FilesHandle(self.file_store, self.actor)
-
-    def _file_check(self, ids: Any) -> set[str]:
-        return self.file_store.exists(ids)
 
     def publish(self, directory: str | Path, *, allow_destructive: bool = False) -> PublishResult:
         """Validate every ``*.component.yaml`` under ``directory`` and publish them together."""

@@ -113,6 +113,39 @@ class ComponentHandle:
             self.name, group_by=group_by, metrics=metrics, where=where, order_by=order_by
         )
 
+    def attach(
+        self,
+        record_id: int,
+        field: str,
+        data: bytes | BinaryIO | Iterable[bytes],
+        *,
+        name: str,
+        media_type: str | None = None,
+        version: int | None = None,
+    ) -> dict[str, Any]:
+        """Store a file under the field's ``accept``/``max_size`` and set it on the record.
+
+        If the record update fails (stale version, say), the stored file is removed again.
+        """
+        from .errors import ValidationError
+
+        spec = self.definition.fields.get(field)
+        if spec is None or spec.type != "file":
+            raise ValidationError({field: [f"not a file field of {self.name}"]})
+        info = self.app.files.put(
+            data,
+            name=name,
+            folder=self.name,
+            media_type=media_type,
+            accept=spec.accept,
+            max_size=spec.max_size,
+        )
+        try:
+            return self.update(record_id, {field: info.id}, version=version)
+        except BaseException:
+            self.app.files.delete(info.id)
+            raise
+
     def import_rows(
         self, source: Iterable[Mapping[str, Any]] | str | BinaryIO, *, format: str | None = None
     ) -> ImportResult:

@@ -9,16 +9,16 @@ events reach the bus only after the commit. Optimistic concurrency: every record
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from .db import read_transaction, write_transaction
-from .definitions.models import SYSTEM_FIELDS, ComponentDef
+from .definitions.models import SYSTEM_FIELDS, ComponentDef, FieldDef
 from .errors import Conflict, NotFound, QueryError, ValidationError
 from .events import EventBus, append_event
 from .payload import prepare
@@ -34,11 +34,14 @@ from .query import (
 from .registry import Component, Registry
 from .systables import utcnow
 
+if TYPE_CHECKING:
+    from .files import FileStore
+
 MAX_LIMIT = 10_000
 AGGREGATES = {"count", "sum", "avg", "min", "max"}
 _METRIC = re.compile(r"^\s*(count|sum|avg|min|max)\s*(?:\(\s*([a-z][a-z0-9_]*)?\s*\))?\s*$")
 
-FileCheck = Callable[[Iterable[str]], set[str]]
+FileStoreRef = Callable[[], "FileStore"]  # the store is built on first use
 
 
 @dataclass
@@ -55,7 +58,7 @@ class RecordStore:
     """Record operations on every published component of one database."""
 
     def __init__(
-        self, engine: Engine, registry: Registry, bus: EventBus, files: FileCheck | None = None
+        self, engine: Engine, registry: Registry, bus: EventBus, files: FileStoreRef | None = None
     ) -> None:
         self.engine, self.registry, self.bus, self.files = engine, registry, bus, files
 
@@ -191,13 +194,31 @@ class RecordStore:
             kind = f.of if f.type == "array" else f.type
             found = self._existing(conn, kind or "", f.to, list(wanted))
             for value, indexes in wanted.items():
-                if value not in found:
-                    what = f"{f.to} record {value}" if kind == "reference" else f"file {value}"
-                    for i in indexes:
-                        key = f"row {i + 1}.{fname}" if len(rows) > 1 else fname
-                        errors.setdefault(key, []).append(f"{what} does not exist")
+                what = f"{f.to} record {value}" if kind == "reference" else f"file {value}"
+                problem = f"{what} does not exist" if value not in found else None
+                if problem is None and kind == "file":
+                    problem = self._file_problem(f, value)
+                for i in indexes if problem else ():
+                    key = f"row {i + 1}.{fname}" if len(rows) > 1 else fname
+                    errors.setdefault(key, []).append(problem or "")
         if errors:
             raise ValidationError(errors, where=comp.name)
+
+    def _file_problem(self, field: FieldDef, file_id: str) -> str | None:
+        """Whether a stored file breaks the field's ``accept`` or ``max_size``."""
+        if self.files is None or (field.accept is None and field.max_size is None):
+            return None
+        from .files.limits import check_accept, parse_size
+
+        info = self.files().stat(file_id)
+        try:
+            check_accept(info.media_type, info.name, field.accept)
+        except ValidationError as exc:
+            return f"file {info.name!r}: {next(iter(exc.errors.values()))[0]}"
+        if field.max_size is not None and info.size > parse_size(field.max_size):
+            limit = field.max_size
+            return f"file {info.name!r} is {info.size} bytes, over this field's limit of {limit}"
+        return None
 
     def _existing(
         self, conn: Connection, kind: str, target: str | None, values: list[Any]
@@ -207,7 +228,7 @@ class RecordStore:
                 raise ValidationError(
                     {"": ["file fields need a file store, and none is configured"]}
                 )
-            return self.files(values)
+            return self.files().exists(values)
         table = self.registry.get(target or "").table
         found: set[Any] = set()
         for start in range(0, len(values), 900):

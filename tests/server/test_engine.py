@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from appbook.server.config import EngineConfig
 from appbook.server.engine import Appbook
-from appbook.server.errors import PayloadTooLarge, ServiceUnavailable, ValidationError
+from appbook.server.errors import Conflict, PayloadTooLarge, ServiceUnavailable, ValidationError
 from appbook.server.events import RecordEvent, Subscription
 from appbook.server.schema import HEAD, MIGRATIONS, VERSION_TABLE, SchemaOutdated
 
@@ -174,3 +174,30 @@ def test_redis_bus_carries_record_events_between_engines(
     finally:
         writer.close()
         reader.close()
+
+
+def test_attach_enforces_the_field_limits(published: Appbook) -> None:
+    items = published["items"]
+    rec = items.create({"code": "AT"})
+    saved = items.attach(rec["id"], "scan", b"%PDF-1.4", name="a.pdf", version=1)
+    assert published.files.stat(saved["scan"]).name == "a.pdf" and saved["version"] == 2
+    with pytest.raises(ValidationError, match="type text/plain is not accepted"):
+        items.attach(rec["id"], "scan", b"hello", name="notes.txt")
+    with pytest.raises(PayloadTooLarge):
+        items.attach(rec["id"], "scan", b"x" * (1024 * 1024 + 1), name="big.pdf")
+    with pytest.raises(Conflict):
+        items.attach(rec["id"], "scan", b"%PDF-1.4", name="b.pdf", version=1)  # stale
+    assert [f.name for f in published.files.list("items")] == ["a.pdf"]  # nothing left over
+    with pytest.raises(ValidationError, match="not a file field"):
+        items.attach(rec["id"], "code", b"x", name="x.pdf")
+
+
+def test_record_writes_check_the_stored_file_against_the_field(published: Appbook) -> None:
+    text = published.files.put(b"plain", name="notes.txt")
+    with pytest.raises(ValidationError) as info:
+        published["items"].create({"code": "FT", "scan": text.id})
+    assert info.value.errors == {
+        "scan": [
+            "file 'notes.txt': type text/plain is not accepted (accepts application/pdf, image/*)"
+        ]
+    }

@@ -28,7 +28,7 @@ from appbook.server.files import (
     parse_size,
 )
 from appbook.server.files.crypto import CHUNK_SIZE
-from appbook.server.systables import SYSTEM_METADATA
+from appbook.server.schema import ensure_schema
 
 MARKER = b"PLAINTEXT-MARKER-7f3c"
 
@@ -36,7 +36,7 @@ MARKER = b"PLAINTEXT-MARKER-7f3c"
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[sa.Engine]:
     engine = create_engine(f"sqlite:///{tmp_path / 'appbook.db'}")
-    SYSTEM_METADATA.create_all(engine)
+    ensure_schema(engine)  # the Alembic migrations, as in production
     yield engine
     engine.dispose()
 

@@ -114,14 +114,14 @@ class Row:
 def format_table(rows: Sequence[Row]) -> str:
     """A Markdown table of ``rows``: p50/p99 in ms, the p50 ratio and throughput."""
     head = (
-        "| operation | backend | records | appbook p50 ms | appbook p99 ms | peer p50 ms "
+        "| operation | backend | records | calls | appbook p50 ms | appbook p99 ms | peer p50 ms "
         "| peer p99 ms | ratio p50 | appbook ops/s | peer ops/s |"
     )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         ratio = r.appbook.ms(50) / r.peer.ms(50) if r.peer.ms(50) else float("nan")
         lines.append(
-            f"| {r.operation} | {r.backend} | {r.records:,} "
+            f"| {r.operation} | {r.backend} | {r.records:,} | {len(r.appbook.seconds):,} "
             f"| {r.appbook.ms(50):.2f} | {r.appbook.ms(99):.2f} "
             f"| {r.peer.ms(50):.2f} | {r.peer.ms(99):.2f} "
             f"| {ratio:.2f}x | {r.appbook.rate():,.0f} | {r.peer.rate():,.0f} |"

@@ -7,11 +7,10 @@ Usage (run by hand; see bench/README.md for the figures)::
 
 It fills an invoices-like component with ``--rows`` records through ``import_rows`` (in
 chunks) while the peer fills an identical table with a Core ``executemany`` insert, chunk
-for chunk. Then it times, one call at a time, a create, a get by id, a query (a range on
-the indexed ``amount``, ordered by the indexed ``due_date``, limit 50) and an update with
-a version, each followed or preceded (alternately) by the same operation written by hand in
-SQLAlchemy Core against the same table. Everything runs in a throwaway SQLite folder or
-PostgreSQL schema that is removed at the end.
+for chunk. Then it times, one call at a time, a create, a get by id, three queries (limit
+50, ordered by the indexed ``due_date``) and an update with a version, each next to the same
+operation written by hand in SQLAlchemy Core against the same table, alternating which goes
+first. Everything runs in a throwaway SQLite folder or PostgreSQL schema, removed at the end.
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ import random
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (  # noqa: E402
+from _common import (
     Profiler,
     Row,
     Timings,
@@ -39,10 +39,10 @@ from _common import (  # noqa: E402
     temporary_database,
 )
 
-from appbook.server.config import EngineConfig  # noqa: E402
-from appbook.server.engine import Appbook  # noqa: E402
+from appbook.server.config import EngineConfig
+from appbook.server.engine import Appbook
 
-OPERATIONS = ("import", "create", "get", "query", "update")
+OPERATIONS = ("import", "create", "get", "query-date", "query-band", "query-status", "update")
 FIELDS = """\
 fields:
   number:   {type: string, required: true, unique: true, min_length: 2}
@@ -59,6 +59,7 @@ WARMUP = 20
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     with temporary_database(args.backend) as (url, home):
         folder = home / "components"
         folder.mkdir()
@@ -92,27 +93,50 @@ def core_engine(url: str) -> sa.Engine:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--rows", type=int, default=100_000, help="records to load first")
     parser.add_argument("--ops", type=int, default=1000, help="timed calls per operation")
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=120,
+        help="stop timing an operation after this long, even before --ops calls",
+    )
     parser.add_argument("--chunk", type=int, default=50_000, help="rows per import call")
     parser.add_argument(
         "--window",
         type=float,
-        default=0.1,
-        help="share of the amount range the query asks for (0.1: about 10%% of records)",
+        default=0.01,
+        help="share of the amount range the band query asks for (0.01: about 1%% of records)",
     )
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--only",
+        help=f"comma-separated operations to time after the load ({', '.join(OPERATIONS)})",
+    )
     parser.add_argument(
         "--profile",
         choices=OPERATIONS,
         help="profile the Appbook side of one operation with cProfile and print the hot spots",
     )
+    parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
-    if args.rows < 1 or args.ops < 1 or args.chunk < 1 or not 0 < args.window <= 1:
-        parser.error("--rows, --ops and --chunk must be positive, --window in (0, 1]")
+    if min(args.rows, args.ops, args.chunk, args.max_seconds) <= 0 or not 0 < args.window <= 1:
+        parser.error("--rows, --ops, --chunk and --max-seconds must be positive, --window ≤ 1")
+    args.only = set(args.only.split(",")) if args.only else set(OPERATIONS)
+    if args.only - set(OPERATIONS):
+        parser.error(f"--only: unknown {', '.join(sorted(args.only - set(OPERATIONS)))}")
     return args
+
+
+@dataclass(frozen=True)
+class QueryShape:
+    """One timed query: its key, its label, its Appbook ``where`` and the same in Core."""
+
+    key: str
+    label: str
+    where: Callable[[int], dict[str, Any]]
+    core: Callable[[int], list[sa.ColumnElement[bool]]]
 
 
 class Bench:
@@ -132,26 +156,26 @@ class Bench:
         args = self.args
         print(f"# records benchmark, {time.strftime('%Y-%m-%d %H:%M')}")
         print(f"# {machine()}; {server_version(self.app.engine)}")
-        print(f"# {args.backend}, {args.rows:,} records, {args.ops:,} calls per operation")
+        print(f"# {args.backend}, {args.rows:,} records, up to {args.ops:,} calls per operation")
         self.load()
         self.analyze()
-        self.bench_create()
-        self.bench_get()
-        self.bench_query()
-        self.bench_update()
+        for key, step in (
+            ("create", self.bench_create),
+            ("get", self.bench_get),
+            ("update", self.bench_update),
+        ):
+            if key in args.only:
+                step()
+        self.bench_queries()
         print()
         print(format_table(self.results))
         if args.profile:
             print(f"\n# timings above include cProfile overhead on appbook {args.profile}")
-        print()
         self.explain()
         if args.profile:
             print(f"\n# cProfile of appbook {args.profile}\n")
             print(self.profiler.report())
         return 0
-
-    def result(self, operation: str, appbook: Timings, peer: Timings, records: int) -> None:
-        self.results.append(Row(operation, self.args.backend, records, appbook, peer))
 
     # -- data ---------------------------------------------------------------------------
     def invoice(self, number: str) -> dict[str, Any]:
@@ -175,7 +199,7 @@ class Bench:
             "version": 1,
         }
 
-    # -- operations ---------------------------------------------------------------------
+    # -- load ---------------------------------------------------------------------------
     def load(self) -> None:
         """Import ``--rows`` records in chunks; the peer inserts the same rows, same chunks."""
         appbook, peer = Timings(), Timings()
@@ -202,35 +226,47 @@ class Bench:
                 file=sys.stderr,
                 flush=True,
             )
-        self.result(f"import ({size:,}-row calls, ops/s = rows/s)", appbook, peer, total)
+        label = f"import ({size:,} rows a call; ops/s = rows/s)"
+        self.results.append(Row(label, self.args.backend, total, appbook, peer))
 
     def analyze(self) -> None:
-        """Refresh PostgreSQL's planner statistics, as autovacuum would after a bulk load.
+        """Refresh PostgreSQL's planner statistics, as autovacuum does after a bulk load.
 
-        SQLite gets none: Appbook never runs ``ANALYZE`` there, so neither does the bench.
+        SQLite gets none: Appbook never runs ``ANALYZE`` there, so neither does the bench
+        (and without STAT4 its planner cannot use them for ranges anyway).
         """
         if self.app.engine.dialect.name == "postgresql":
             with self.peer.begin() as conn:
                 conn.exec_driver_sql("ANALYZE")
 
+    # -- timing -------------------------------------------------------------------------
     def pairs(
         self,
-        operation: str,
+        key: str,
+        label: str,
         ours: Callable[[int], object],
         core: Callable[[int], object],
+        warmup: int = WARMUP,
     ) -> None:
-        """Time ``ours(i)`` and ``core(i)`` for ``--ops`` values of ``i``, alternating first."""
-        for i in range(WARMUP):
+        """Time ``ours(i)`` and ``core(i)`` for ``i`` in 0..--ops, alternating which is first.
+
+        Warm-up calls get negative ``i``; timing stops early after ``--max-seconds``.
+        """
+        for i in range(warmup):
             ours(-1 - i)
             core(-1 - i)
         appbook, peer = Timings(), Timings()
         records = self.app.records.count("invoices")
-        ours = self.profiled(operation, ours)
+        ours = self.profiled(key, ours)
+        deadline = time.perf_counter() + self.args.max_seconds
         for i in range(self.args.ops):
             pair = [(appbook, ours), (peer, core)]
             for timings, call in pair if i % 2 == 0 else reversed(pair):
-                timings.time(lambda call=call: call(i))
-        self.result(operation, appbook, peer, records)
+                timings.time(lambda call=call, i=i: call(i))
+            if time.perf_counter() > deadline:
+                break
+        self.results.append(Row(label, self.args.backend, records, appbook, peer))
+        print(f"  timed {label}: {len(appbook.seconds)} calls", file=sys.stderr, flush=True)
 
     def bench_create(self) -> None:
         def ours(i: int) -> object:
@@ -241,7 +277,7 @@ class Bench:
             with self.peer.begin() as conn:
                 return conn.execute(self.table.insert().returning(self.table.c.id), row).scalar()
 
-        self.pairs("create", ours, core)
+        self.pairs("create", "create", ours, core)
 
     def bench_get(self) -> None:
         ids = self.random.choices(self.ids, k=self.args.ops + WARMUP)
@@ -252,37 +288,7 @@ class Bench:
                 query = sa.select(table).where(table.c.id == ids[i])
                 return conn.execute(query).mappings().first()
 
-        self.pairs("get by id", lambda i: self.handle.get(ids[i]), core)
-
-    def query_bounds(self, i: int) -> tuple[float, float]:
-        width = MAX_AMOUNT * self.args.window
-        low = random.Random(self.args.seed * 1_000_003 + i).uniform(0, MAX_AMOUNT - width)
-        return round(low, 2), round(low + width, 2)
-
-    def appbook_query(self, i: int) -> list[dict[str, Any]]:
-        low, high = self.query_bounds(i)
-        where = {"amount": {"ge": low, "lt": high}}
-        return self.handle.query(where=where, order_by=["-due_date"], limit=50)
-
-    def core_query(self, i: int) -> list[dict[str, Any]]:
-        low, high = self.query_bounds(i)
-        table = self.table
-        query = (
-            sa.select(table)
-            .where(table.c.amount >= low, table.c.amount < high)
-            .order_by(table.c.due_date.desc(), table.c.id)
-            .limit(50)
-        )
-        with self.peer.connect() as conn:
-            return [dict(r) for r in conn.execute(query).mappings()]
-
-    def bench_query(self) -> None:
-        for i in range(5):  # both must return the same page, or the comparison means nothing
-            ours = [r["id"] for r in self.appbook_query(i)]
-            theirs = [r["id"] for r in self.core_query(i)]
-            if ours != theirs or len(ours) != 50:
-                raise SystemExit(f"query {i}: appbook and core pages differ")
-        self.pairs("query (range + order + limit 50)", self.appbook_query, self.core_query)
+        self.pairs("get", "get by id", lambda i: self.handle.get(ids[i]), core)
 
     def bench_update(self) -> None:
         chosen = self.random.sample(self.ids, 2 * (self.args.ops + WARMUP))
@@ -310,30 +316,108 @@ class Bench:
                     raise RuntimeError(f"record {record_id} is not at version 1")
             return None
 
-        self.pairs("update with version", ours, core)
+        self.pairs("update", "update with version", ours, core)
+
+    # -- queries ------------------------------------------------------------------------
+    def query_shapes(self) -> list[QueryShape]:
+        """The timed queries, all ``order_by=["-due_date"], limit=50``."""
+        t, window = self.table, MAX_AMOUNT * self.args.window
+
+        def draw(i: int) -> random.Random:
+            return random.Random(self.args.seed * 1_000_003 + i)
+
+        def before(i: int) -> datetime:
+            return EPOCH + timedelta(seconds=int(SPAN_SECONDS * draw(i).uniform(0.05, 1)))
+
+        def band(i: int) -> tuple[float, float]:
+            low = round(draw(i).uniform(0, MAX_AMOUNT - window), 2)
+            return low, round(low + window, 2)
+
+        def least(i: int) -> float:
+            return round(draw(i).uniform(0, 100), 2)
+
+        return [
+            QueryShape(
+                "query-date",
+                "query: due_date < t, order -due_date",
+                lambda i: {"due_date": {"lt": before(i)}},
+                lambda i: [t.c.due_date < before(i)],
+            ),
+            QueryShape(
+                "query-band",
+                f"query: amount in a {self.args.window:.0%} band, order -due_date",
+                lambda i: {"amount": {"ge": band(i)[0], "lt": band(i)[1]}},
+                lambda i: [t.c.amount >= band(i)[0], t.c.amount < band(i)[1]],
+            ),
+            QueryShape(
+                "query-status",
+                "query: amount > x, status in [0, 1], order -due_date",
+                lambda i: {"amount": {"gt": least(i)}, "status": {"in": [0, 1]}},
+                lambda i: [t.c.amount > least(i), t.c.status.in_([0, 1])],
+            ),
+        ]
+
+    def appbook_query(self, shape: QueryShape, i: int) -> list[dict[str, Any]]:
+        return self.handle.query(where=shape.where(i), order_by=["-due_date"], limit=50)
+
+    def core_query(self, shape: QueryShape, i: int) -> list[dict[str, Any]]:
+        table = self.table
+        query = (
+            sa.select(table)
+            .where(*shape.core(i))
+            .order_by(table.c.due_date.desc(), table.c.id)
+            .limit(50)
+        )
+        with self.peer.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def bench_queries(self) -> None:
+        for shape in self.query_shapes():
+            if shape.key not in self.args.only:
+                continue
+            # Both must return the same page, or the comparison means nothing.
+            ours = [r["id"] for r in self.appbook_query(shape, 0)]
+            theirs = [r["id"] for r in self.core_query(shape, 0)]
+            if ours != theirs or len(ours) != 50:
+                raise SystemExit(f"{shape.label}: appbook and core pages differ")
+            self.pairs(
+                shape.key,
+                shape.label,
+                lambda i, shape=shape: self.appbook_query(shape, i),
+                lambda i, shape=shape: self.core_query(shape, i),
+                warmup=3,
+            )
 
     # -- plans and profiles -------------------------------------------------------------
     def explain(self) -> None:
-        """Print the plan of the query statement Appbook sends (captured from the engine)."""
-        captured: list[tuple[str, Any]] = []
+        """Print the plan of each query statement Appbook sends (captured from its engine)."""
+        sqlite = self.app.engine.dialect.name == "sqlite"
+        prefix = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN ANALYZE "
+        for shape in self.query_shapes():
+            if shape.key not in self.args.only:
+                continue
+            statement, params = self.captured(lambda shape=shape: self.appbook_query(shape, 0))
+            with self.peer.connect() as conn:
+                plan = conn.exec_driver_sql(prefix + statement, params).all()
+            print(f"\n# {prefix}of the appbook {shape.label}")
+            print(f"#   {' '.join(statement.split())}")
+            for line in plan:
+                print("    " + (str(line[-1]) if sqlite else str(line[0])))
+
+    def captured(self, call: Callable[[], object]) -> tuple[str, Any]:
+        """The last ``ORDER BY`` statement and parameters ``call`` sent to the database."""
+        seen: list[tuple[str, Any]] = []
 
         def capture(conn: Any, cursor: Any, statement: str, params: Any, *rest: Any) -> None:
             if "ORDER BY" in statement:
-                captured.append((statement, params))
+                seen.append((statement, params))
 
         sa.event.listen(self.app.engine, "before_cursor_execute", capture)
         try:
-            self.appbook_query(0)
+            call()
         finally:
             sa.event.remove(self.app.engine, "before_cursor_execute", capture)
-        statement, params = captured[-1]
-        sqlite = self.app.engine.dialect.name == "sqlite"
-        prefix = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN (ANALYZE, BUFFERS) "
-        with self.peer.connect() as conn:
-            plan = conn.exec_driver_sql(prefix + statement, params).all()
-        print(f"# {prefix.strip()} of the appbook query:\n#   {' '.join(statement.split())}")
-        for line in plan:
-            print("    " + (str(line[-1]) if sqlite else str(line[0])))
+        return seen[-1]
 
     def profiled(self, operation: str, call: Callable[..., Any]) -> Callable[..., Any]:
         if self.args.profile != operation:

@@ -20,6 +20,8 @@ from appbook.kernels.client import disconnect_all
 from appbook.server.config import EngineConfig
 from appbook.server.engine import Appbook
 
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
 PG_SERVER = os.environ.get(
     "APPBOOK_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )

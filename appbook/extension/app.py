@@ -1,20 +1,28 @@
 """``AppbookApp``: the jupyter_server ExtensionApp that hosts the engine.
 
+Settings are traitlets on this class, read in this order (first wins): the command line
+(``--AppbookApp.database_url=...``), ``jupyter_server_config.py``
+(``c.AppbookApp.database_url = ...``), the ``APPBOOK_*`` environment variable, the embedded
+default.
+
 It builds the engine in ``initialize_settings``, exports the data-layer location to the
 environment so every kernel the server starts reaches the same data with
-``appbook.connect()``, and closes the engine in ``stop_extension``.
+``appbook.connect()``, registers the REST routes, and closes everything in
+``stop_extension``.
 """
 
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
+from traitlets import Int, Unicode, default
 
 from ..server.config import EngineConfig
 from ..server.engine import Appbook
-from .handlers import default_handlers
+from .handlers import routes
 
 
 class AppbookApp(ExtensionApp):
@@ -27,23 +35,60 @@ class AppbookApp(ExtensionApp):
     # `appbook serve` is JupyterLab with Appbook: makers work in the lab.
     serverapp_config = {"jpserver_extensions": {"jupyterlab": True}}
 
+    home = Unicode(help=EngineConfig.class_traits()["home"].help).tag(config=True)
+    database_url = Unicode(help=EngineConfig.class_traits()["database_url"].help).tag(config=True)
+    redis_url = Unicode(help=EngineConfig.class_traits()["redis_url"].help).tag(config=True)
+    files_url = Unicode(help=EngineConfig.class_traits()["files_url"].help).tag(config=True)
+    key_file = Unicode(help=EngineConfig.class_traits()["key_file"].help).tag(config=True)
+    max_body_size = Int(
+        help="Largest accepted request body in bytes (413 above it), except file uploads, "
+        "which have their own limits. Default: $APPBOOK_MAX_BODY_SIZE, else 64 MiB.",
+    ).tag(config=True)
+    db_threads = Int(
+        help="Threads that run database work off the event loop. "
+        "Default: $APPBOOK_DB_THREADS, else 8.",
+    ).tag(config=True)
+
+    @default("max_body_size")
+    def _default_max_body_size(self) -> int:
+        return int(os.environ.get("APPBOOK_MAX_BODY_SIZE") or 64 * 1024 * 1024)
+
+    @default("db_threads")
+    def _default_db_threads(self) -> int:
+        return int(os.environ.get("APPBOOK_DB_THREADS") or 8)
+
     engine: Appbook | None = None
+    executor: ThreadPoolExecutor | None = None
+
+    def engine_config(self) -> EngineConfig:
+        """Engine settings: traits set here, else ``APPBOOK_*`` variables, else defaults."""
+        names = ("home", "database_url", "redis_url", "files_url", "key_file")
+        given = {n: getattr(self, n) for n in names if getattr(self, n)}
+        return EngineConfig.from_values(**given)
 
     def initialize_settings(self) -> None:
         """Open the data layer and make it visible to kernels."""
-        config = EngineConfig(parent=self)
+        config = self.engine_config()
         self.engine = Appbook(config)
+        self.executor = ThreadPoolExecutor(self.db_threads, thread_name_prefix="appbook-db")
         # Kernels inherit the server's environment (jupyter_client copies os.environ).
         os.environ.update(config.environment())
-        self.settings["appbook"] = self.engine
+        self.settings.update(
+            appbook_engine=self.engine,
+            appbook_executor=self.executor,
+            appbook_max_body_size=self.max_body_size,
+        )
         self.log.info("Appbook data layer: %s", self.engine)
 
     def initialize_handlers(self) -> None:
         """Register the REST routes under /appbook/api/."""
-        self.handlers.extend(default_handlers)
+        self.handlers.extend(routes)
 
     async def stop_extension(self) -> None:
-        """Close the engine (event bus threads, database pool)."""
+        """Close the engine (event bus threads, database pool) and the thread pool."""
+        if self.executor is not None:
+            self.executor.shutdown(wait=True, cancel_futures=True)
+            self.executor = None
         if self.engine is not None:
             self.engine.close()
             self.engine = None
@@ -52,9 +97,6 @@ class AppbookApp(ExtensionApp):
     def get_extension_package(cls) -> str:
         """The importable name holding ``_jupyter_server_extension_points``."""
         return "appbook.extension"
-
-    def _config_file_name_default(self) -> str:
-        return "jupyter_appbook_config"
 
     @classmethod
     def serve(cls, argv: list[str], **kwargs: Any) -> None:

@@ -201,23 +201,37 @@ def export_rows(
     where: Mapping[str, Any] | None = None,
 ) -> int:
     """Write matching records to ``out`` page by page; returns how many."""
+    count = 0
+    for text, rows in iter_export(app, name, format=format, where=where):
+        out.write(text)
+        count += rows
+    return count
+
+
+def iter_export(
+    app: Appbook, name: str, *, format: str = "csv", where: Mapping[str, Any] | None = None
+) -> Iterator[tuple[str, int]]:
+    """The export as pieces of text (the CSV header, then one piece per page of 1,000 records)."""
     fmt = detect_format("", format)
     comp = app.records.registry.get(name)
     columns = [*SYSTEM_FIELDS, *comp.definition.stored_fields()]
-    writer = csv.DictWriter(out, fieldnames=columns) if fmt == "csv" else None
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns) if fmt == "csv" else None
     if writer is not None:
         writer.writeheader()
-    count, cursor = 0, None
+    cursor = None
     while True:
         page = app.records.query(name, where=where, limit=1000, cursor=cursor)
         for item in page.items:
             if writer is not None:
                 writer.writerow({k: _cell(v) for k, v in item.items()})
             else:
-                out.write(json.dumps(item, default=_json_default) + "\n")
-        count += len(page.items)
+                buffer.write(json.dumps(item, default=_json_default) + "\n")
+        yield buffer.getvalue(), len(page.items)
+        buffer.seek(0)
+        buffer.truncate()
         if page.next_cursor is None:
-            return count
+            return
         cursor = page.next_cursor
 
 

@@ -7,6 +7,7 @@ build one and share nothing else: the database and the event bus are the meeting
 from __future__ import annotations
 
 import getpass
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +23,7 @@ from .registry import Registry
 from .schema import ensure_schema
 
 if TYPE_CHECKING:
+    from .definitions import Loaded
     from .files import FileStore
     from .publish import PublishResult
 
@@ -87,9 +89,20 @@ class Appbook:
     def publish(self, directory: str | Path, *, allow_destructive: bool = False) -> PublishResult:
         """Validate every ``*.component.yaml`` under ``directory`` and publish them together."""
         from .definitions import load_directory
+
+        return self._publish(load_directory(Path(directory)), allow_destructive)
+
+    def publish_texts(
+        self, texts: Mapping[str, str], *, allow_destructive: bool = False
+    ) -> PublishResult:
+        """Publish definitions given as ``{file name: YAML (or JSON) text}``."""
+        from .definitions import load_texts
+
+        return self._publish(load_texts(texts), allow_destructive)
+
+    def _publish(self, loaded: list[Loaded], allow_destructive: bool) -> PublishResult:
         from .publish import publish
 
-        loaded = load_directory(Path(directory))
         definitions = {item.definition.name: item.definition for item in loaded}
         result = publish(
             self.engine, definitions, actor=self.actor, allow_destructive=allow_destructive

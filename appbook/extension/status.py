@@ -1,0 +1,43 @@
+"""The one place where engine errors become HTTP statuses."""
+
+from __future__ import annotations
+
+from ..server.errors import (
+    AppbookError,
+    Conflict,
+    CorruptFile,
+    DefinitionError,
+    Forbidden,
+    KeyFileError,
+    NotFound,
+    PayloadTooLarge,
+    PublishError,
+    QueryError,
+    ServiceUnavailable,
+    ValidationError,
+)
+from ..server.schema import SchemaOutdated
+
+# Order matters: the first class an error is an instance of wins.
+STATUS: tuple[tuple[type[AppbookError], int], ...] = (
+    (DefinitionError, 422),
+    (ValidationError, 422),
+    (QueryError, 400),
+    (NotFound, 404),
+    (Conflict, 409),
+    (PublishError, 409),
+    (Forbidden, 403),
+    (PayloadTooLarge, 413),
+    (ServiceUnavailable, 503),
+    (SchemaOutdated, 503),
+    (KeyFileError, 500),
+    (CorruptFile, 500),
+)
+
+
+def status_of(error: AppbookError) -> int:
+    """The HTTP status for an engine error (500 for one not listed)."""
+    for cls, status in STATUS:
+        if isinstance(error, cls):
+            return status
+    return 500

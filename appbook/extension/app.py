@@ -22,7 +22,7 @@ from traitlets import Int, Unicode, default
 
 from ..server.config import EngineConfig
 from ..server.engine import Appbook
-from .handlers import routes
+from .handlers import fallback, routes
 
 
 class AppbookApp(ExtensionApp):
@@ -78,11 +78,15 @@ class AppbookApp(ExtensionApp):
             appbook_executor=self.executor,
             appbook_max_body_size=self.max_body_size,
         )
+        from .metrics import install_metrics, log_with_request_id
+
+        self.settings["appbook_observe"] = install_metrics(self.engine)
+        self.settings["log_function"] = log_with_request_id(self.settings.get("log_function"))
         self.log.info("Appbook data layer: %s", self.engine)
 
     def initialize_handlers(self) -> None:
         """Register the REST routes under /appbook/api/."""
-        self.handlers.extend(routes)
+        self.handlers.extend([*routes, *fallback])
 
     async def stop_extension(self) -> None:
         """Close the engine (event bus threads, database pool) and the thread pool."""

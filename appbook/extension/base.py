@@ -82,6 +82,12 @@ class AppbookHandler(APIHandler):
                 f"request body of {length} bytes is over the limit of {limit} bytes"
             )
 
+    def on_finish(self) -> None:
+        """Record the request in the metrics (route template, method, status, latency)."""
+        observe = self.settings.get("appbook_observe")
+        if observe is not None:
+            observe(self)
+
     def json_body(self, model: type[M]) -> M:
         """The request body validated by ``model``: 400 if not JSON, 422 naming bad fields."""
         data = self.raw_json()

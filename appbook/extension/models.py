@@ -84,6 +84,11 @@ class PublicationList(BaseModel):
 class PublishRequest(_Body):
     """Definitions to publish: ``{file name: YAML text}`` (a bundle) or JSON definitions."""
 
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"anyOf": [{"required": ["files"]}, {"required": ["definitions"]}]},
+    )
+
     files: dict[str, str] | None = Field(None, description="A YAML bundle: file name -> YAML text.")
     definitions: list[dict[str, Any]] | None = Field(
         None, description="Definitions as JSON objects."

@@ -9,7 +9,7 @@ of every route is described).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -76,9 +76,10 @@ def described(handler: type, method: str) -> Operation | None:
     return getattr(fn, "__appbook_operation__", None)
 
 
-def path_template(pattern: str) -> tuple[str, list[str]]:
-    """``/appbook/api/components/(?P<name>[^/]+)`` -> ``/appbook/api/components/{name}``."""
-    names = re.findall(r"\(\?P<([a-z_]+)>", pattern)
+def path_template(pattern: str) -> tuple[str, dict[str, str]]:
+    """``/appbook/api/components/(?P<name>[^/]+)`` -> ``/appbook/api/components/{name}``,
+    with each placeholder's regular expression."""
+    names = dict(re.findall(r"\(\?P<([a-z_]+)>([^)]*)\)", pattern))
     template = re.sub(r"\(\?P<([a-z_]+)>[^)]*\)", r"{\1}", pattern.replace(COLON, ":")).rstrip("$")
     return template.replace("\\", ""), names
 
@@ -128,7 +129,7 @@ def _op_id(template: str) -> str:
 
 
 def _operation(
-    op: Operation, names: Sequence[str], schemas: dict[str, Any], op_id: str
+    op: Operation, names: dict[str, str], schemas: dict[str, Any], op_id: str
 ) -> dict[str, Any]:
     out: dict[str, Any] = {
         "summary": op.summary,
@@ -136,7 +137,13 @@ def _operation(
         "tags": list(op.tags) or ["appbook"],
     }
     params = [
-        {"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names
+        {
+            "name": n,
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "pattern": f"^{regex}$"},
+        }
+        for n, regex in names.items()
     ]
     for p in op.params:
         spec = {"name": p.name, "in": p.where, "required": p.required, "schema": p.schema}

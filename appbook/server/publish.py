@@ -103,8 +103,11 @@ def rollback(
     engine: Engine, number: int, *, actor: str, allow_destructive: bool = False
 ) -> PublishResult:
     """Publish again the definitions of publication ``number``, keeping all data columns."""
-    with engine.connect() as conn:
-        row = conn.execute(sa.select(PUBLICATIONS).where(PUBLICATIONS.c.number == number)).first()
+    row = None
+    if 0 < number < 2**31:
+        with engine.connect() as conn:
+            query = sa.select(PUBLICATIONS).where(PUBLICATIONS.c.number == number)
+            row = conn.execute(query).first()
     if row is None:
         raise NotFound(f"publication {number} does not exist")
     return publish(

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from .files import FileStore
 
 MAX_LIMIT = 10_000
+MAX_ID = 2**63 - 1  # BIGINT; larger ids cannot exist
 AGGREGATES = {"count", "sum", "avg", "min", "max"}
 _METRIC = re.compile(r"^\s*(count|sum|avg|min|max)\s*(?:\(\s*([a-z][a-z0-9_]*)?\s*\))?\s*$")
 
@@ -160,7 +161,7 @@ class RecordStore:
         # FOR UPDATE: PostgreSQL's READ COMMITTED would otherwise let two writers pass the
         # version check together; SQLite's BEGIN IMMEDIATE already excludes them.
         query = sa.select(comp.table).where(comp.table.c.id == record_id).with_for_update()
-        row = conn.execute(query).mappings().first()
+        row = conn.execute(query).mappings().first() if 0 < record_id <= MAX_ID else None
         if row is None:
             raise NotFound(f"{comp.name} record {record_id} does not exist")
         if version is not None and row["version"] != version:
@@ -255,6 +256,8 @@ class RecordStore:
     def get(self, name: str, record_id: int) -> dict[str, Any]:
         """One record by id, or NotFound."""
         comp = self.registry.get(name)
+        if not 0 < record_id <= MAX_ID:
+            raise NotFound(f"{name} record {record_id} does not exist")
         with read_transaction(self.engine) as conn:
             row = (
                 conn.execute(sa.select(comp.table).where(comp.table.c.id == record_id))

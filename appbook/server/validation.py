@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from .definitions.models import FieldDef
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 FILE_ID = re.compile(r"^[0-9a-f]{32}$")
 TRUE_WORDS = frozenset({"true", "1", "yes", "y", "on"})
@@ -118,13 +119,15 @@ def _uri(field: FieldDef, value: Any, from_text: bool) -> str:
 def _integer(field: FieldDef, value: Any, from_text: bool) -> int:
     if from_text and isinstance(value, str):
         try:
-            return int(value.strip())
+            value = int(value.strip())
         except ValueError:
             raise Invalid(f"expected an integer, got {value!r}") from None
     if isinstance(value, float) and value.is_integer():
-        return int(value)
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise Invalid(f"expected an integer, got {_kind(value)}")
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise Invalid(f"{value} is out of range (64-bit integers)")
     return value
 
 

@@ -197,3 +197,12 @@ def test_json_schema_describes_fields() -> None:
     field = schema["$defs"]["FieldDef"]
     assert set(field["properties"]["type"]["enum"]) == set(FIELD_TYPES)
     assert field["additionalProperties"] is False
+
+
+def test_control_characters_are_a_yaml_error_with_a_line() -> None:
+    found = problems(
+        {"x.component.yaml": 'name: x\nfields:\n  a: {type: string, title: "a\x95"}\n'}
+    )
+    assert found == [
+        "x.component.yaml:3: invalid YAML: unacceptable character #x0095: special characters are not allowed"
+    ]

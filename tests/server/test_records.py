@@ -196,3 +196,13 @@ def test_datetime_naive_is_utc(published: Appbook) -> None:
     )
     found = published["items"].query(where={"due": {"gt": "2026-01-01T12:30:00Z"}})
     assert [r["id"] for r in found] == [later["id"]]
+
+
+def test_out_of_range_integers_and_ids(published: Appbook) -> None:
+    with pytest.raises(ValidationError) as info:
+        published["items"].create({"code": "BIG", "qty": 2**70, "supplier": 2**64})
+    assert info.value.errors["supplier"][0].startswith("expected the id of a suppliers record")
+    with pytest.raises(NotFound):
+        published["items"].get(2**64)
+    with pytest.raises(NotFound):
+        published["items"].update(2**64, {"qty": 1})

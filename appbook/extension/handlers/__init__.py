@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from tornado import web
+
+from ...server.errors import NotFound
+from ..base import AppbookHandler
 from . import components, health, openapi, records
 
 routes: list[tuple[str, Any]] = [
@@ -12,3 +16,18 @@ routes: list[tuple[str, Any]] = [
     *records.routes,
     *openapi.routes,
 ]
+
+
+class UnknownPathHandler(AppbookHandler):
+    """Any other path under /appbook/api/: a JSON 404, never Jupyter's HTML page."""
+
+    @web.authenticated
+    async def get(self, path: str) -> None:
+        """404 naming the path."""
+        raise NotFound(f"no API route /appbook/api/{path} (see /appbook/api/openapi.json)")
+
+    post = patch = put = delete = get
+
+
+# Registered after every route, kept out of the OpenAPI document.
+fallback: list[tuple[str, Any]] = [(r"/appbook/api/(?P<path>.*)", UnknownPathHandler)]

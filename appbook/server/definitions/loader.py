@@ -16,7 +16,7 @@ from typing import Any
 import pydantic
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from ..errors import DefinitionError, Problem
 from .models import FIELD_TYPES, ComponentDef, FieldDef
@@ -77,7 +77,15 @@ def parse(text: str, file: str) -> tuple[Source | None, list[Problem]]:
         line = mark.line + 1 if mark is not None else None
         reason = exc.problem or exc.context or "invalid YAML"
         return None, [Problem(file, line, "", f"invalid YAML: {reason}")]
+    except YAMLError as exc:  # e.g. a control character the YAML reader refuses
+        line = _reader_line(text, getattr(exc, "position", None))
+        reason = str(exc).splitlines()[0]
+        return None, [Problem(file, line, "", f"invalid YAML: {reason}")]
     return Source(file, tree), []
+
+
+def _reader_line(text: str, position: int | None) -> int | None:
+    return None if position is None else text.count("\n", 0, position) + 1
 
 
 def to_plain(node: Any) -> Any:

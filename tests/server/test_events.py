@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 import redis
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from appbook.server.db import create_engine, write_transaction
@@ -37,17 +36,8 @@ from appbook.server.events.poller import THREAD_PREFIX
 from appbook.server.events.redis_bus import redact_url
 from appbook.server.schema import ensure_schema
 
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-REDIS_URL = "redis://127.0.0.1:6379/15"
 ROOT = Path(__file__).resolve().parents[2]
 SLOW = 60.0  # a poll interval long enough that the poller never runs during a test
-
-
-def unavailable(service: str, exc: BaseException) -> None:
-    message = f"{service} is not reachable: {exc}"
-    if os.environ.get("APPBOOK_TEST_REQUIRE_SERVICES") == "1":
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @pytest.fixture
@@ -59,24 +49,12 @@ def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def pg_engine() -> Iterator[Engine]:
-    admin = create_engine(PG_URL, connect_args={"connect_timeout": 3})
-    schema = f"t_{uuid.uuid4().hex}"
-    try:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    except (sa.exc.OperationalError, ServiceUnavailable) as exc:
-        admin.dispose()
-        unavailable("PostgreSQL", exc)
-    engine = create_engine(f"{PG_URL}?options=-csearch_path%3D{schema}")
-    try:
-        ensure_schema(engine)
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+def pg_engine(pg_url: str) -> Iterator[Engine]:
+    """PostgreSQL in a fresh schema (tests/conftest.py's pg_url)."""
+    engine = create_engine(pg_url)
+    ensure_schema(engine)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -85,18 +63,6 @@ def engine(request: pytest.FixtureRequest) -> Engine:
     name = "sqlite_engine" if request.param == "sqlite" else "pg_engine"
     result: Engine = request.getfixturevalue(name)
     return result
-
-
-@pytest.fixture
-def redis_url() -> str:
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        unavailable("Redis", exc)
-    finally:
-        client.close()
-    return REDIS_URL
 
 
 @pytest.fixture
@@ -453,7 +419,7 @@ def test_redact_url() -> None:
     assert redact_url("redis://h:6379/0") == "redis://h:6379/0"
 
 
-def test_make_bus(sqlite_engine: Engine) -> None:
-    with make_bus(sqlite_engine, "") as local, make_bus(sqlite_engine, REDIS_URL) as remote:
+def test_make_bus(sqlite_engine: Engine, redis_url: str) -> None:
+    with make_bus(sqlite_engine, "") as local, make_bus(sqlite_engine, redis_url) as remote:
         assert isinstance(local, LocalBus)
         assert isinstance(remote, RedisBus)

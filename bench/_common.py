@@ -64,6 +64,11 @@ def machine() -> str:
     return f"Python {platform.python_version()}, {os.cpu_count()} CPUs, {platform.machine()}"
 
 
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages: other work on the machine skews the figures."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def percentile(samples: Sequence[float], p: float) -> float:
     """The ``p``-th percentile (0-100) of ``samples``, linearly interpolated."""
     ordered = sorted(samples)

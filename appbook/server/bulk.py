@@ -15,13 +15,13 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TextIO, cast
 
+from .bulk_write import allocate, event_rows, insert_rows
 from .db import exclusive_lock, write_transaction
 from .definitions.models import SYSTEM_FIELDS
 from .errors import ValidationError
 from .events import RecordEvent
 from .events.outbox import OUTBOX_LOCK
 from .payload import prepare
-from .records import _unique_conflicts
 from .registry import Component
 from .systables import EVENTS, utcnow
 
@@ -144,51 +144,35 @@ def _write(app: Appbook, comp: Component, rows: list[dict[str, Any]]) -> ImportR
         "updated_by": actor,
         "version": 1,
     }
-    ids: list[int] = []
-    published: list[RecordEvent] = []
-    events = EVENTS
+    changed = sorted(k for k in columns if any(r.get(k) is not None for r in rows))
     with write_transaction(app.engine) as conn:
         app.records._check_links(conn, comp, rows)
         exclusive_lock(conn, OUTBOX_LOCK)  # as append_event does: seq order = commit order
+        ids = allocate(conn, table, "id", len(rows))
+        seqs = allocate(conn, EVENTS, "seq", len(rows))
         for start in range(0, len(rows), CHUNK):
-            chunk = [
-                {**{c: r.get(c) for c in columns}, **system} for r in rows[start : start + CHUNK]
+            part = slice(start, start + CHUNK)
+            records = [
+                {"id": i, **system, **{c: r.get(c) for c in columns}}
+                for i, r in zip(ids[part], rows[part], strict=True)
             ]
-            with _unique_conflicts(comp):
-                result = conn.execute(
-                    table.insert().returning(table.c.id, sort_by_parameter_order=True), chunk
-                )
-            chunk_ids = list(result.scalars())
-            ids += chunk_ids
-            changed = sorted(
-                k for k in columns if any(r.get(k) is not None for r in rows[start : start + CHUNK])
+            insert_rows(conn, table, records, comp)
+            insert_rows(conn, EVENTS, event_rows(comp, ids[part], seqs[part], changed, actor, now))
+    app.bus.publish(
+        [
+            RecordEvent(
+                seq=s,
+                component=comp.name,
+                record_id=i,
+                op="create",
+                changed=tuple(changed),
+                version=1,
+                actor=actor,
+                at=now,
             )
-            base = {
-                "component": comp.name,
-                "op": "create",
-                "changed": changed,
-                "version": 1,
-                "actor": actor,
-                "at": now,
-            }
-            seqs = conn.execute(
-                events.insert().returning(events.c.seq, sort_by_parameter_order=True),
-                [{**base, "record_id": i} for i in chunk_ids],
-            ).scalars()
-            published += [
-                RecordEvent(
-                    seq=s,
-                    component=comp.name,
-                    record_id=i,
-                    op="create",
-                    changed=tuple(changed),
-                    version=1,
-                    actor=actor,
-                    at=now,
-                )
-                for s, i in zip(seqs, chunk_ids, strict=True)
-            ]
-    app.bus.publish(published)
+            for s, i in zip(seqs, ids, strict=True)
+        ]
+    )
     return ImportResult(len(ids), ids[0], ids[-1])
 
 

@@ -49,6 +49,15 @@ class AppbookApp(ExtensionApp):
         "Default: $APPBOOK_DB_THREADS, else 8.",
     ).tag(config=True)
 
+    wait_threads = Int(
+        help="Threads for calls that mostly wait: long-polls and WebSockets waiting for events, "
+        "uploads waiting for their body. Default: $APPBOOK_WAIT_THREADS, else 64.",
+    ).tag(config=True)
+
+    @default("wait_threads")
+    def _default_wait_threads(self) -> int:
+        return int(os.environ.get("APPBOOK_WAIT_THREADS") or 64)
+
     @default("max_body_size")
     def _default_max_body_size(self) -> int:
         return int(os.environ.get("APPBOOK_MAX_BODY_SIZE") or 64 * 1024 * 1024)
@@ -59,6 +68,7 @@ class AppbookApp(ExtensionApp):
 
     engine: Appbook | None = None
     executor: ThreadPoolExecutor | None = None
+    wait_executor: ThreadPoolExecutor | None = None
 
     def engine_config(self) -> EngineConfig:
         """Engine settings: traits set here, else ``APPBOOK_*`` variables, else defaults."""
@@ -71,11 +81,15 @@ class AppbookApp(ExtensionApp):
         config = self.engine_config()
         self.engine = Appbook(config)
         self.executor = ThreadPoolExecutor(self.db_threads, thread_name_prefix="appbook-db")
+        self.wait_executor = ThreadPoolExecutor(
+            self.wait_threads, thread_name_prefix="appbook-wait"
+        )
         # Kernels inherit the server's environment (jupyter_client copies os.environ).
         os.environ.update(config.environment())
         self.settings.update(
             appbook_engine=self.engine,
             appbook_executor=self.executor,
+            appbook_wait_executor=self.wait_executor,
             appbook_max_body_size=self.max_body_size,
         )
         from .metrics import install_metrics, log_with_request_id
@@ -90,9 +104,10 @@ class AppbookApp(ExtensionApp):
 
     async def stop_extension(self) -> None:
         """Close the engine (event bus threads, database pool) and the thread pool."""
-        if self.executor is not None:
-            self.executor.shutdown(wait=True, cancel_futures=True)
-            self.executor = None
+        for pool in (self.wait_executor, self.executor):
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+        self.executor = self.wait_executor = None
         if self.engine is not None:
             self.engine.close()
             self.engine = None

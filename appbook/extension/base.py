@@ -75,6 +75,13 @@ class AppbookHandler(APIHandler):
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, lambda: fn(*args, **kwargs))
 
+    async def run_waiting(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a call that mostly waits (event subscriptions, upload bodies) in the wait pool,
+        so clients waiting for events never starve database work."""
+        pool: Executor = self.settings.get("appbook_wait_executor") or self.executor
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(pool, lambda: fn(*args, **kwargs))
+
     async def prepare(self) -> None:  # type: ignore[override]
         """Tag the request with an id (returned in ``X-Request-Id``) and check its size."""
         self.request_id = self.request.headers.get("X-Request-Id") or uuid.uuid4().hex

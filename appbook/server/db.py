@@ -9,7 +9,6 @@ waiters queue on the busy timeout) and read transactions with a plain deferred `
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -131,5 +130,7 @@ def exclusive_lock(conn: Connection, name: str) -> None:
     writer, so there is nothing more to take.
     """
     if conn.dialect.name == "postgresql":
-        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+        # Advisory locks are database-wide: the schema in the key keeps two Appbooks that
+        # share a database through different schemas (tests, tenants) from queueing.
+        key = "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || ':' || :n, 0))"
+        conn.execute(sa.text(key), {"n": name})

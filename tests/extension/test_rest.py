@@ -247,6 +247,12 @@ async def test_body_over_the_limit_is_413(published_api: Api, jp_serverapp: Any)
 
 async def test_token_writes_are_the_server_owner(published_api: Api, jp_serverapp: Any) -> None:
     owner = jp_serverapp.web_app.settings["appbook_engine"].actor
-    rec = body(await published_api("POST", "components/suppliers/records", json_body={"name": "Owner"}))
-    again = body(await published_api("PATCH", f"components/suppliers/records/{rec['id']}", json_body={"email": "o@x.example"}))
+    rec = body(
+        await published_api("POST", "components/suppliers/records", json_body={"name": "Owner"})
+    )
+    again = body(
+        await published_api(
+            "PATCH", f"components/suppliers/records/{rec['id']}", json_body={"email": "o@x.example"}
+        )
+    )
     assert rec["created_by"] == owner and again["updated_by"] == owner

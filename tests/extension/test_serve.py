@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -20,6 +21,19 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def fetch_json(request: urllib.request.Request, deadline: float = 30.0) -> object:
+    """The server may print its URL a moment before it accepts: retry refusals until a deadline."""
+    end = time.monotonic() + deadline
+    while True:
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return json.load(response)
+        except urllib.error.URLError as exc:
+            if not isinstance(exc.reason, ConnectionRefusedError) or time.monotonic() > end:
+                raise
+            time.sleep(0.1)
 
 
 @pytest.mark.slow
@@ -61,8 +75,7 @@ def test_serve_prints_url_and_token_and_stops_on_ctrl_c(tmp_path: Path) -> None:
             f"http://127.0.0.1:{port}/appbook/api/health",
             headers={"Authorization": f"token {token}"},
         )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            assert json.load(response) == {"status": "ok"}
+        assert fetch_json(request) == {"status": "ok", "checks": {}}
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
         assert (tmp_path / "home" / "appbook.db").exists()

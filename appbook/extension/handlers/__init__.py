@@ -8,12 +8,14 @@ from tornado import web
 
 from ...server.errors import NotFound
 from ..base import AppbookHandler
-from . import components, health, openapi, records
+from . import components, events, files, health, openapi, records
 
 routes: list[tuple[str, Any]] = [
     *health.routes,
     *components.routes,
     *records.routes,
+    *files.routes,
+    *events.routes,
     *openapi.routes,
 ]
 

@@ -21,6 +21,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 # Custom methods (``records:import``): clients may percent-encode the colon.
 COLON = "(?::|%3[Aa])"
 METHODS = ("get", "post", "patch", "put", "delete")
+BINARY = {"type": "string", "format": "binary"}
 ERRORS = {
     "400": "Malformed request (bad JSON, bad query parameter)",
     "403": "Not authenticated or not allowed",
@@ -156,18 +157,14 @@ def _operation(
         schema = _schema(op.body, schemas)
         out["requestBody"] = {
             "required": True,
-            "content": {
-                t: {"schema": schema if "json" in t else {"type": "string"}} for t in op.body_types
-            },
+            "content": {t: {"schema": schema if "json" in t else BINARY} for t in op.body_types},
         }
     responses: dict[str, Any] = {}
     if op.status == 204:
         responses["204"] = {"description": "Done"}
     else:
         schema = _schema(op.response, schemas) if op.response is not None else {}
-        content = {
-            t: {"schema": schema if "json" in t else {"type": "string"}} for t in op.response_types
-        }
+        content = {t: {"schema": schema if "json" in t else BINARY} for t in op.response_types}
         responses[str(op.status)] = {"description": op.summary, "content": content}
     error_schema = _schema(ErrorResponse, schemas)
     for code in op.errors:

@@ -169,7 +169,7 @@ class ImportHandler(AppbookHandler):
     @operation(
         "Import CSV or JSON lines (all rows or none; errors by row)",
         body={"type": "string"},
-        body_types=("text/csv", "application/x-ndjson"),
+        body_types=("text/csv", "application/x-ndjson", "application/octet-stream"),
         response=ImportResult,
         status=201,
         params=(

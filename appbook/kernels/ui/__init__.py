@@ -1,0 +1,1 @@
+"""Appbook's component library: ipywidgets controls, forms, grids and pages."""

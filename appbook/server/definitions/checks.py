@@ -10,6 +10,7 @@ from ..errors import Problem
 from ..validation import Invalid, coerce
 from .loader import Loaded, Source
 from .models import NUMERIC_TYPES, SYSTEM_FIELDS, TEXT_TYPES, ComponentDef, FieldDef
+from .pages import check_pages
 from .sizes import SizeError, parse_size
 
 RESERVED_PREFIX = "appbook_"
@@ -109,7 +110,11 @@ def check_set(loaded: Sequence[Loaded]) -> list[Problem]:
                 i.source.problem(["name"], f"duplicate component name {name!r} (in {files})")
                 for i in items
             ]
+    definitions = {name: items[0].definition for name, items in by_name.items()}
     for item in loaded:
+        defn = item.definition
+        for loc, message in check_pages(defn.name, defn.fields, defn.pages or {}, definitions):
+            problems.append(item.source.problem(loc, message))
         for fname, field in item.definition.fields.items():
             if field.to is not None and field.to not in by_name:
                 known = ", ".join(sorted(by_name)) or "none"

@@ -21,6 +21,8 @@ from pydantic import (
     field_validator,
 )
 
+from .pages import PageDef
+
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=60)]
 Number = StrictInt | StrictFloat
@@ -124,7 +126,7 @@ class ComponentDef(_Strict):
     description: StrictStr | None = None
     fields: dict[Name, FieldDef] = Field(default_factory=dict)
     # Later parts (UI, dataflows, workflows, access) validate these sections further.
-    pages: dict[str, Any] | list[Any] | None = None
+    pages: dict[Name, PageDef] | None = None
     dataflows: dict[str, Any] | list[Any] | None = None
     workflows: dict[str, Any] | list[Any] | None = None
     access: dict[str, Any] | None = None

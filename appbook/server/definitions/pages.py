@@ -1,0 +1,255 @@
+"""The ``pages`` section of a component: trees of containers and controls, and actions.
+
+```yaml
+pages:
+  all:
+    title: All invoices
+    layout:
+      - grid: {columns: [number, title, amount, due_date, status], filter: {status: {ne: 3}},
+               on_row_click: {open_page: edit, params: {id: row.id}}}
+      - button: {text: Add invoice, action: {open_page: edit}}
+  edit:
+    title: Add/View invoice
+    params: [id]
+    layout:
+      - field: number
+      - field: status
+        control: radio
+      - panel:
+          direction: horizontal
+          children:
+            - button: {text: Save, action: save}
+            - button: {text: Back, action: back}
+```
+
+Each layout node has exactly one kind key (``field``, ``grid``, ``button``, ``panel``,
+``tabs``, ``label``, ``html``, ``link``, ``image``) plus the common properties. Shapes are
+checked by these models; references (fields, pages, components, control kinds) by
+:func:`check_pages`, each problem with its path so the loader can give its line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
+
+# The control kinds a `field` node may ask for; appbook.kernels.ui.defaults implements each
+# (a test keeps the two lists equal).
+CONTROL_KINDS = (
+    "text", "password", "textarea", "code", "number", "slider", "checkbox", "switch",
+    "select", "radio", "multiselect", "date", "time", "datetime", "reference", "file",
+)  # fmt: skip
+NODE_KINDS = ("field", "grid", "button", "panel", "tabs", "label", "html", "link", "image")
+SIMPLE_ACTIONS = ("save", "delete", "back", "close")
+PARAM_SOURCES = ("row.", "record.", "params.")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Action(_Model):
+    """What a button or a row click does (exactly one key)."""
+
+    open_page: StrictStr | None = Field(None, description="A page of this component.")
+    open: OpenOther | None = Field(None, description="A page of another component.")
+    run_dataflow: StrictStr | None = None
+    run_workflow: StrictStr | None = None
+    call: StrictStr | None = Field(None, description="A function of the component's script.")
+    params: dict[StrictStr, Any] = Field(
+        default_factory=dict, description="row.x, record.x, params.x or literals."
+    )
+    dialog: StrictBool = Field(False, description="Open the page as a dialog over this one.")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Action:
+        kinds = [
+            k
+            for k in ("open_page", "open", "run_dataflow", "run_workflow", "call")
+            if getattr(self, k)
+        ]
+        if len(kinds) != 1:
+            raise ValueError(
+                "an action has exactly one of open_page, open, run_dataflow, run_workflow, call "
+                f"(or is one of {', '.join(SIMPLE_ACTIONS)})"
+            )
+        return self
+
+
+class OpenOther(_Model):
+    """Another component's page."""
+
+    component: StrictStr
+    page: StrictStr
+
+
+ActionSpec = Literal["save", "delete", "back", "close"] | Action
+
+
+class GridSpec(_Model):
+    """A data grid of this component's records."""
+
+    columns: list[StrictStr] | None = None
+    filter: dict[StrictStr, Any] | None = Field(None, description="A static where, always applied.")
+    order_by: list[StrictStr] | None = None
+    page_size: StrictInt = Field(25, ge=1, le=500)
+    on_row_click: ActionSpec | None = None
+    live: StrictBool = True
+
+
+class ButtonSpec(_Model):
+    """A button and its action."""
+
+    text: StrictStr
+    action: ActionSpec
+    style: Literal["primary", "success", "info", "warning", "danger", ""] = ""
+
+
+class PanelSpec(_Model):
+    """A vertical or horizontal box of children."""
+
+    direction: Literal["vertical", "horizontal", "grid"] = "vertical"
+    columns: StrictInt | None = Field(None, ge=1, le=12, description="For direction: grid.")
+    children: list[Node]
+
+
+class LinkSpec(_Model):
+    """A hyperlink."""
+
+    text: StrictStr
+    url: StrictStr
+
+
+class Node(_Model):
+    """One layout node: exactly one kind key, plus common properties."""
+
+    field: StrictStr | None = None
+    grid: GridSpec | None = None
+    button: ButtonSpec | None = None
+    panel: PanelSpec | None = None
+    tabs: dict[StrictStr, list[Node]] | None = None
+    label: StrictStr | None = None
+    html: StrictStr | None = None
+    link: LinkSpec | None = None
+    image: StrictStr | None = Field(None, description="A file field name or a file id.")
+    # common properties
+    control: StrictStr | None = Field(None, description="Control kind for a field node.")
+    title: StrictStr | None = None
+    disabled: StrictBool = False
+    visible: StrictBool = True
+    required: StrictBool | None = None
+    placeholder: StrictStr | None = None
+    width: StrictStr | None = None
+    css_class: StrictStr | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Node:
+        kinds = [k for k in NODE_KINDS if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            found = ", ".join(kinds) or "none"
+            raise ValueError(
+                f"a layout node has exactly one of {', '.join(NODE_KINDS)} (found: {found})"
+            )
+        return self
+
+    @property
+    def kind(self) -> str:
+        """Which kind of node this is."""
+        return next(k for k in NODE_KINDS if getattr(self, k) is not None)
+
+
+class PageDef(_Model):
+    """A page: a title, the parameters it takes, a layout."""
+
+    title: StrictStr | None = None
+    params: list[StrictStr] = Field(default_factory=list)
+    dialog: StrictBool = Field(False, description="Shown as a modal dialog over the opener.")
+    roles: list[StrictStr] | None = Field(None, description="Only these roles may open it.")
+    layout: list[Node]
+
+
+def check_pages(
+    name: str,
+    fields: Mapping[str, Any],
+    pages: Mapping[str, PageDef],
+    components: Mapping[str, Any],
+) -> Iterator[tuple[list[str | int], str]]:
+    """(path, problem) for every unknown field, control kind, page or component reference."""
+    for page_name, page in pages.items():
+        for i, node in enumerate(page.layout):
+            yield from _node(["pages", page_name, "layout", i], node, fields, pages, components)
+
+
+def _node(
+    path: list[str | int],
+    node: Node,
+    fields: Mapping[str, Any],
+    pages: Mapping[str, PageDef],
+    comps: Mapping[str, Any],
+) -> Iterator[tuple[list[str | int], str]]:
+    if node.field is not None and node.field not in fields:
+        yield [*path, "field"], f"unknown field {node.field!r} (fields: {', '.join(fields)})"
+    if node.control is not None:
+        if node.field is None:
+            yield [*path, "control"], "control applies to field nodes only"
+        elif node.control not in CONTROL_KINDS:
+            yield (
+                [*path, "control"],
+                f"unknown control {node.control!r} (controls: {', '.join(CONTROL_KINDS)})",
+            )
+    if node.grid is not None:
+        for j, column in enumerate(node.grid.columns or []):
+            if column not in fields and column not in (
+                "id",
+                "created_at",
+                "updated_at",
+                "created_by",
+                "updated_by",
+            ):
+                yield [*path, "grid", "columns", j], f"unknown field {column!r}"
+        if node.grid.on_row_click is not None:
+            yield from _action(
+                [*path, "grid", "on_row_click"], node.grid.on_row_click, pages, comps
+            )
+    if node.button is not None:
+        yield from _action([*path, "button", "action"], node.button.action, pages, comps)
+    if node.panel is not None:
+        for j, child in enumerate(node.panel.children):
+            yield from _node([*path, "panel", "children", j], child, fields, pages, comps)
+    for tab, children in (node.tabs or {}).items():
+        for j, child in enumerate(children):
+            yield from _node([*path, "tabs", tab, j], child, fields, pages, comps)
+
+
+def _action(
+    path: list[str | int], action: Any, pages: Mapping[str, PageDef], comps: Mapping[str, Any]
+) -> Iterator[tuple[list[str | int], str]]:
+    if not isinstance(action, Action):
+        return
+    if action.open_page is not None and action.open_page not in pages:
+        yield (
+            [*path, "open_page"],
+            f"unknown page {action.open_page!r} (pages: {', '.join(pages) or 'none'})",
+        )
+    if action.open is not None:
+        other = comps.get(action.open.component)
+        if other is None:
+            yield [*path, "open", "component"], f"unknown component {action.open.component!r}"
+        elif action.open.page not in (other.pages or {}):
+            yield (
+                [*path, "open", "page"],
+                f"component {action.open.component!r} has no page {action.open.page!r}",
+            )
+    for key, value in action.params.items():
+        if isinstance(value, str) and "." in value and not value.startswith(PARAM_SOURCES):
+            yield (
+                [*path, "params", key],
+                f"{value!r}: parameters come from row.*, record.*, params.* or are literals",
+            )
+
+
+Action.model_rebuild()
+PanelSpec.model_rebuild()
+Node.model_rebuild()

@@ -1,0 +1,239 @@
+"""Forms: create and edit one record through a set of field controls.
+
+The form checks every control with the engine's own rules before saving, sends only the
+fields that changed together with the version it loaded, and shows the engine's
+``ValidationError`` under each control it names. When someone else saved first
+(``Conflict``) it keeps what was typed and offers to reload. With ``live=True`` it follows
+the record's events: an untouched form reloads, an edited one only says that the record
+changed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import ipywidgets as widgets
+from traitlets import Bool, Int, Unicode
+
+from ...server.engine import Appbook
+from ...server.errors import AppbookError, Conflict, NotFound, ValidationError
+from .base import FieldControl
+from .status import StatusLine
+
+
+class RecordForm(widgets.VBox):  # type: ignore[misc]
+    """The state and actions of a record form; its children are the status line only —
+    pages place the controls where their layout says."""
+
+    record_id = Int(None, allow_none=True, help="The record shown (None for a new record).")
+    version = Int(None, allow_none=True, help="The version loaded; sent back when saving.")
+    dirty = Bool(False, help="Whether a control differs from the loaded record.")
+    changed_elsewhere = Bool(False, help="The record changed in the database since it was loaded.")
+    message = Unicode("", help="The last outcome, also shown in the status line.")
+
+    def __init__(
+        self,
+        app: Appbook,
+        component: str,
+        controls: Mapping[str, FieldControl],
+        *,
+        live: bool = False,
+    ) -> None:
+        self.app, self.component = app, component
+        self.controls = dict(controls)
+        self.status = StatusLine()
+        self.reload_button = widgets.Button(
+            description="Reload", icon="refresh", layout=widgets.Layout(display="none")
+        )
+        self.reload_button.on_click(lambda _: self.reload())
+        super().__init__(children=[widgets.HBox([self.status, self.reload_button])])
+        self.add_class("appbook-form")
+        self._loaded: dict[str, Any] = {}
+        self.on_saved: list[Callable[[dict[str, Any]], None]] = []
+        for control in self.controls.values():
+            control.observe(self._on_edit, "value")
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+        if live:
+            self._watch()
+        self.new()
+
+    # -- loading ----------------------------------------------------------------------
+    def new(self) -> None:
+        """Start a new record: defaults in every control."""
+        definition = self.app[self.component].definition
+        self.record_id, self.version = None, None
+        self._loaded = {}
+        for name, control in self.controls.items():
+            field = definition.fields.get(name)
+            control.value = field.default if field is not None else None
+            control.error = ""
+        self._settle("")
+
+    def load(self, record_id: int) -> bool:
+        """Show record ``record_id``; False (and a message) if it does not exist."""
+        try:
+            record = self.app[self.component].get(record_id)
+        except NotFound as exc:
+            self.status.show("error", exc.message)
+            return False
+        self._show(record)
+        return True
+
+    def reload(self) -> None:
+        """Discard edits and show the stored record again."""
+        if self.record_id is None:
+            self.new()
+        else:
+            self.load(self.record_id)
+
+    def _show(self, record: Mapping[str, Any]) -> None:
+        self.record_id, self.version = int(record["id"]), int(record["version"])
+        self._loaded = {n: record.get(n) for n in self.controls}
+        for name, control in self.controls.items():
+            control.value = record.get(name)
+            control.error = ""
+        self._settle("")
+
+    # -- saving -----------------------------------------------------------------------
+    def values(self) -> dict[str, Any]:
+        """What the controls hold, in engine terms."""
+        return {name: control.value for name, control in self.controls.items()}
+
+    def changes(self) -> dict[str, Any]:
+        """Only the fields that differ from the loaded record (all of them when new)."""
+        values = self.values()
+        if self.record_id is None:
+            return {k: v for k, v in values.items() if v is not None}
+        return {k: v for k, v in values.items() if self._loaded.get(k) != v}
+
+    def save(self) -> dict[str, Any] | None:
+        """Check, then create or update; returns the saved record or None (errors shown)."""
+        checked = [control.check() for control in self.controls.values()]  # every error shows
+        if not all(checked):
+            self.status.show(
+                "error", "Some values need attention (see the messages under the fields)."
+            )
+            return None
+        handle = self.app[self.component]
+        try:
+            if self.record_id is None:
+                record = handle.create(self.changes())
+            else:
+                changes = self.changes()
+                if not changes:
+                    self.status.show("info", "Nothing to save.")
+                    return None
+                record = handle.update(self.record_id, changes, version=self.version)
+        except ValidationError as exc:
+            self._show_errors(exc)
+            return None
+        except Conflict as exc:
+            self._show_conflict(exc)
+            return None
+        except AppbookError as exc:
+            self.status.show("error", exc.message)
+            return None
+        self._show(record)
+        self.status.show("ok", "Saved.")
+        for callback in self.on_saved:
+            callback(record)
+        return record
+
+    def delete(self) -> bool:
+        """Delete the shown record (with its version); False with a message if refused."""
+        if self.record_id is None:
+            self.status.show("info", "Nothing to delete: this record is not saved yet.")
+            return False
+        try:
+            self.app[self.component].delete(self.record_id, version=self.version)
+        except AppbookError as exc:
+            self.status.show("error", exc.message)
+            return False
+        self.new()
+        self.status.show("ok", "Deleted.")
+        return True
+
+    def _show_errors(self, exc: ValidationError) -> None:
+        unplaced = []
+        for name, messages in exc.errors.items():
+            control = self.controls.get(name.split(".")[-1])
+            if control is not None:
+                control.error = "; ".join(messages)
+            else:
+                unplaced.append(f"{name}: {'; '.join(messages)}")
+        text = "Not saved: " + (
+            "; ".join(unplaced) if unplaced else "see the messages under the fields."
+        )
+        self.status.show("error", text)
+
+    def _show_conflict(self, exc: Conflict) -> None:
+        if exc.field is not None and exc.field in self.controls:
+            self.controls[exc.field].error = exc.message
+            self.status.show("error", f"Not saved: {exc.message}")
+            return
+        self.changed_elsewhere = True
+        self.status.show(
+            "warning", f"Not saved: {exc.message} Your changes are kept; Reload to see theirs."
+        )
+        self.reload_button.layout.display = ""
+
+    # -- state ------------------------------------------------------------------------
+    def _on_edit(self, change: dict[str, Any]) -> None:
+        self.dirty = (
+            any(self._loaded.get(n) != c.value for n, c in self.controls.items())
+            if self.record_id
+            else any(c.value is not None for c in self.controls.values())
+        )
+
+    def _settle(self, message: str) -> None:
+        self.dirty = False
+        self.changed_elsewhere = False
+        self.reload_button.layout.display = "none"
+        self.status.show("", message)
+
+    # -- live updates -----------------------------------------------------------------
+    def _watch(self) -> None:
+        subscription = self.app.bus.subscribe(component=self.component)
+
+        def run() -> None:
+            try:
+                while not self._stop.is_set():
+                    event = subscription.get(timeout=0.25)
+                    if (
+                        event is None
+                        or event.record_id != self.record_id
+                        or event.version == self.version
+                    ):
+                        continue
+                    self.record_changed(event.actor, event.op)
+            finally:
+                subscription.close()
+
+        self._watcher = threading.Thread(target=run, name="appbook-form-live", daemon=True)
+        self._watcher.start()
+
+    def record_changed(self, actor: str, op: str) -> None:
+        """The shown record changed elsewhere: reload if untouched, else say so."""
+        if op == "delete":
+            self.changed_elsewhere = True
+            self.status.show("warning", f"{actor} deleted this record.")
+        elif self.dirty:
+            self.changed_elsewhere = True
+            self.status.show(
+                "warning",
+                f"{actor} changed this record. Your edits are kept; Reload to see theirs.",
+            )
+            self.reload_button.layout.display = ""
+        else:
+            self.reload()
+            self.status.show("info", f"Updated: {actor} changed this record.")
+
+    def close(self) -> None:
+        """Stop following events and close the widgets."""
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=2)
+        super().close()

@@ -1,0 +1,312 @@
+"""Render a component's page definition as widgets, and run its actions.
+
+:class:`AppView` is the app shell: a stack of pages (``open_page`` pushes, ``back`` pops) and
+an optional dialog over the top page. Each :class:`PageView` builds its layout tree: field
+nodes become controls bound to one :class:`RecordForm`, grid nodes a :class:`DataGrid`,
+buttons run actions. Action failures show in the page's status line; viewers never see a
+traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import ipywidgets as widgets
+
+from ...server.definitions.pages import Action, Node, PageDef
+from ...server.engine import Appbook
+from ...server.errors import NotFound
+from .base import FieldControl
+from .form import RecordForm
+from .status import StatusLine
+
+NOT_YET = {"run_dataflow": "dataflows", "run_workflow": "workflows", "call": "component scripts"}
+
+
+class PageView(widgets.VBox):  # type: ignore[misc]
+    """One rendered page of a component."""
+
+    def __init__(
+        self, shell: AppView, component: str, name: str, params: Mapping[str, Any]
+    ) -> None:
+        self.shell, self.component, self.name = shell, component, name
+        self.params = dict(params)
+        definition = shell.app[component].definition
+        pages = definition.pages or {}
+        if name not in pages:
+            known = ", ".join(pages) or "none"
+            raise NotFound(f"component {component!r} has no page {name!r} (pages: {known})")
+        self.page: PageDef = pages[name]
+        self.controls: dict[str, FieldControl] = {}
+        self.grids: list[Any] = []
+        self.status = StatusLine()
+        body = [self._node(node) for node in self.page.layout]
+        self.form = (
+            RecordForm(shell.app, component, self.controls, live=shell.live)
+            if self.controls
+            else None
+        )
+        title = widgets.HTML(f"<h2>{_escape(self.page.title or name)}</h2>")
+        children = [title, *body, self.status]
+        if self.form is not None:
+            children.insert(-1, self.form)
+            record_id = self.params.get("id")
+            if record_id not in (None, ""):
+                self.form.load(int(record_id))
+        super().__init__(children=children)
+        self.add_class("appbook-page")
+
+    # -- building ---------------------------------------------------------------------
+    def _node(self, node: Node) -> widgets.Widget:
+        widget = getattr(self, f"_build_{node.kind}")(node)
+        if node.css_class:
+            widget.add_class(node.css_class)
+        if node.width:
+            widget.layout.width = node.width
+        if not node.visible:
+            widget.layout.display = "none"
+        return widget
+
+    def _build_field(self, node: Node) -> widgets.Widget:
+        from .defaults import control_for
+
+        field = self.shell.app[self.component].definition.fields[node.field or ""]
+        props: dict[str, Any] = {"disabled": node.disabled, "placeholder": node.placeholder or ""}
+        if node.title:
+            props["caption"] = node.title
+        if node.required is not None:
+            props["required"] = node.required
+        control = control_for(
+            field, name=node.field or "", kind=node.control, app=self.shell.app, **props
+        )
+        self.controls[node.field or ""] = control
+        return control
+
+    def _build_grid(self, node: Node) -> widgets.Widget:
+        from .grid import DataGrid
+
+        spec = node.grid
+        assert spec is not None
+        click = (lambda row: self.run(spec.on_row_click, row=row)) if spec.on_row_click else None
+        grid = DataGrid(
+            self.shell.app,
+            self.component,
+            columns=spec.columns,
+            static_filter=spec.filter,
+            page_size=spec.page_size,
+            order_by=spec.order_by,
+            on_row_click=click,
+            live=self.shell.live and spec.live,
+        )
+        self.grids.append(grid)
+        return grid
+
+    def _build_button(self, node: Node) -> widgets.Widget:
+        spec = node.button
+        assert spec is not None
+        button = widgets.Button(
+            description=spec.text, button_style=spec.style, disabled=node.disabled
+        )
+        button.on_click(lambda _: self.run(spec.action))
+        return button
+
+    def _build_panel(self, node: Node) -> widgets.Widget:
+        spec = node.panel
+        assert spec is not None
+        children = [self._node(child) for child in spec.children]
+        if spec.direction == "horizontal":
+            return widgets.HBox(children)
+        if spec.direction == "grid":
+            columns = spec.columns or 2
+            return widgets.GridBox(
+                children,
+                layout=widgets.Layout(
+                    grid_template_columns=f"repeat({columns}, 1fr)", grid_gap="8px 16px"
+                ),
+            )
+        return widgets.VBox(children)
+
+    def _build_tabs(self, node: Node) -> widgets.Widget:
+        tabs = node.tabs or {}
+        tab = widgets.Tab(
+            children=[widgets.VBox([self._node(c) for c in children]) for children in tabs.values()]
+        )
+        for i, title in enumerate(tabs):
+            tab.set_title(i, title)
+        return tab
+
+    def _build_label(self, node: Node) -> widgets.Widget:
+        return widgets.Label(node.label or "")
+
+    def _build_html(self, node: Node) -> widgets.Widget:
+        return widgets.HTML(node.html or "")  # trusted: written by the app maker
+
+    def _build_link(self, node: Node) -> widgets.Widget:
+        link = node.link
+        assert link is not None
+        url, text = _escape(link.url), _escape(link.text)
+        return widgets.HTML(f'<a href="{url}" target="_blank" rel="noopener noreferrer">{text}</a>')
+
+    def _build_image(self, node: Node) -> widgets.Widget:
+        return widgets.HTML(f"<em>{_escape(node.image or '')}</em>")
+
+    # -- actions ----------------------------------------------------------------------
+    def run(self, action: Any, *, row: Mapping[str, Any] | None = None) -> None:
+        """Run a button or row action; failures become a status message."""
+        try:
+            self._run(action, row or {})
+        except Exception as exc:  # a viewer must never see a traceback
+            self.shell.log_error(exc)
+            self.status.show(
+                "error",
+                f"That did not work: {getattr(exc, 'message', None) or type(exc).__name__}.",
+            )
+
+    def _run(self, action: Any, row: Mapping[str, Any]) -> None:
+        if action == "save" and self.form is not None:
+            if self.form.save() is not None:
+                self.shell.refresh_grids()
+        elif action == "delete" and self.form is not None:
+            if self.form.delete():
+                self.shell.refresh_grids()
+                self.shell.back()
+        elif action == "back":
+            self.shell.back()
+        elif action == "close":
+            self.shell.close_dialog()
+        elif isinstance(action, Action):
+            params = {k: self._param(v, row) for k, v in action.params.items()}
+            if action.open_page:
+                self.shell.open_page(self.component, action.open_page, params, dialog=action.dialog)
+            elif action.open:
+                self.shell.open_page(
+                    action.open.component, action.open.page, params, dialog=action.dialog
+                )
+            else:
+                kind = next(k for k in NOT_YET if getattr(action, k))
+                self.status.show("info", f"{NOT_YET[kind].capitalize()} are not available yet.")
+
+    def _param(self, value: Any, row: Mapping[str, Any]) -> Any:
+        if not isinstance(value, str) or "." not in value:
+            return value
+        source, _, key = value.partition(".")
+        if source == "row":
+            return row.get(key)
+        if source == "record" and self.form is not None:
+            return self.form.record_id if key == "id" else self.form.values().get(key)
+        if source == "params":
+            return self.params.get(key)
+        return value
+
+    def close(self) -> None:
+        """Stop live updates of this page's form and grids."""
+        form = getattr(self, "form", None)  # close() also runs from __del__ of a half-built page
+        if form is not None:
+            form.close()
+        for grid in getattr(self, "grids", []):
+            grid.close()
+        super().close()
+
+
+class AppView(widgets.VBox):  # type: ignore[misc]
+    """The app shell: a stack of pages and a dialog layer."""
+
+    def __init__(
+        self,
+        app: Appbook,
+        component: str,
+        page: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        live: bool = True,
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        self.app, self.live = app, live
+        self.stack: list[PageView] = []
+        self.dialog: PageView | None = None
+        self._on_error = on_error
+        self._dialog_box = widgets.VBox(
+            layout=widgets.Layout(display="none", border="1px solid #999", padding="12px")
+        )
+        self._dialog_box.add_class("appbook-dialog")
+        self._page_box = widgets.VBox()
+        super().__init__(children=[self._page_box, self._dialog_box])
+        self.add_class("appbook-app")
+        self.open_page(component, page, params or {})
+
+    @property
+    def current(self) -> PageView:
+        """The page on top (under any dialog)."""
+        return self.stack[-1]
+
+    def open_page(
+        self, component: str, page: str, params: Mapping[str, Any], *, dialog: bool = False
+    ) -> PageView:
+        """Open a page (pushed on the stack, or as the dialog)."""
+        view = PageView(self, component, page, params)
+        if dialog or view.page.dialog:
+            self.close_dialog()
+            self.dialog = view
+            close = widgets.Button(description="Close", icon="times")
+            close.on_click(lambda _: self.close_dialog())
+            self._dialog_box.children = [view, close]
+            self._dialog_box.layout.display = ""
+        else:
+            self.stack.append(view)
+            self._page_box.children = [view]
+        return view
+
+    def back(self) -> None:
+        """Return to the previous page (or close the dialog)."""
+        if self.dialog is not None:
+            self.close_dialog()
+            return
+        if len(self.stack) > 1:
+            self.stack.pop().close()
+            self._page_box.children = [self.current]
+            self.refresh_grids()
+
+    def close_dialog(self) -> None:
+        """Close the dialog, if any."""
+        if self.dialog is not None:
+            self.dialog.close()
+            self.dialog = None
+        self._dialog_box.children = []
+        self._dialog_box.layout.display = "none"
+
+    def refresh_grids(self) -> None:
+        """Reload every grid of the open pages (after a save or delete)."""
+        for view in self.stack:
+            for grid in view.grids:
+                grid.refresh()
+
+    def log_error(self, exc: BaseException) -> None:
+        """Report an unexpected error to the maker (log), never to the viewer."""
+        if self._on_error is not None:
+            self._on_error(exc)
+
+    def close(self) -> None:
+        """Close every page."""
+        if hasattr(self, "stack"):
+            self.close_dialog()
+            for view in self.stack:
+                view.close()
+        super().close()
+
+
+def show(
+    component: str, page: str, *, app: Appbook | None = None, live: bool = True, **params: Any
+) -> AppView:
+    """Render ``component``'s ``page`` (``show("invoices", page="all")``) in any notebook."""
+    if app is None:
+        from ..client import connect
+
+        app = connect()
+    return AppView(app, component, page, params, live=live)
+
+
+def _escape(text: str) -> str:
+    return (
+        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    )

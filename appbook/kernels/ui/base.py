@@ -37,9 +37,14 @@ class FieldControl(widgets.VBox):  # type: ignore[misc]
         self._error = widgets.HTML(layout=widgets.Layout(display="none"))
         self._error.add_class("appbook-error")
         self.input = self.make_input()
-        kwargs.setdefault("caption", (field.title if field and field.title else name.replace("_", " ").capitalize()))
+        kwargs.setdefault(
+            "caption",
+            (field.title if field and field.title else name.replace("_", " ").capitalize()),
+        )
         kwargs.setdefault("required", bool(field and field.required))
-        super().__init__(children=[self._caption, self.input, self._error], field_name=name, **kwargs)
+        super().__init__(
+            children=[self._caption, self.input, self._error], field_name=name, **kwargs
+        )
         self.add_class("appbook-control")
         self._render_caption()
         self.sync_from_value()

@@ -51,6 +51,7 @@ class Operation:
     summary: str
     response: type[BaseModel] | dict[str, Any] | None = None
     status: int = 200
+    also: tuple[int, ...] = ()  # other success statuses with the same body (e.g. 200 for a no-op)
     body: type[BaseModel] | dict[str, Any] | None = None
     body_types: tuple[str, ...] = ("application/json",)
     response_types: tuple[str, ...] = ("application/json",)
@@ -165,7 +166,8 @@ def _operation(
     else:
         schema = _schema(op.response, schemas) if op.response is not None else {}
         content = {t: {"schema": schema if "json" in t else BINARY} for t in op.response_types}
-        responses[str(op.status)] = {"description": op.summary, "content": content}
+        for code in (op.status, *op.also):
+            responses[str(code)] = {"description": op.summary, "content": content}
     error_schema = _schema(ErrorResponse, schemas)
     for code in op.errors:
         responses[str(code)] = {

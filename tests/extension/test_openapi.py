@@ -126,8 +126,14 @@ def test_generated_requests_get_no_5xx_and_match_the_schema(
             continue  # long-poll and WebSocket: covered by their own tests
 
         @given(case=operation.as_strategy())
+        # derandomize: the same examples every run, so CI cannot flake; run with a random seed
+        # by hand to explore (what it found is fixed, and kept in the other REST tests).
         @settings(
-            max_examples=8, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+            max_examples=8,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
         )
         def call(case: Any) -> None:
             # Schema-valid bodies may still be refused on meaning (a YAML file that is not a

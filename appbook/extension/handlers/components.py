@@ -82,6 +82,7 @@ class PublicationsHandler(AppbookHandler):
         body=PublishRequest,
         response=Publication,
         status=201,
+        also=(200,),
         errors=(400, 403, 409, 413, 422, 503),
         tags=("publications",),
     )
@@ -112,6 +113,7 @@ class RollbackHandler(AppbookHandler):
         body=RollbackRequest,
         response=Publication,
         status=201,
+        also=(200,),
         errors=(400, 403, 404, 409, 422, 503),
         tags=("publications",),
     )

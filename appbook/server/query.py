@@ -216,21 +216,44 @@ def after(
     """Rows strictly after ``values`` in the order of ``keys`` (keyset paging)."""
     ors = []
     for i, key in enumerate(keys):
-        ands = [_equal(table.c[k.name], v) for k, v in zip(keys[:i], values[:i], strict=True)]
-        beyond = _beyond(table.c[key.name], key.descending, values[i])
+        ands = [_equal(_comparable(table, k), v) for k, v in zip(keys[:i], values[:i], strict=True)]
+        beyond = _beyond(_comparable(table, key), key.descending, values[i])
         if beyond is not None:
             ors.append(sa.and_(*ands, beyond))
-    return sa.or_(sa.false(), *ors)
+    condition = sa.or_(sa.false(), *ors)
+    # The OR chain is exact but hides the first key's range from the planner, which then
+    # scans its index from the start on every page; a redundant bound lets it seek. It is
+    # exact where no NULL can follow the cursor: descending (NULLs come first) or a column
+    # that is never NULL.
+    first, value = keys[0], values[0]
+    col = _comparable(table, first)
+    if value is not None and first.descending:
+        condition = sa.and_(col <= _plain(value), condition)
+    elif value is not None and not table.c[first.name].nullable:
+        condition = sa.and_(col >= _plain(value), condition)
+    return condition
 
 
-def _equal(col: sa.Column[Any], value: Any) -> sa.ColumnElement[bool]:
-    return col.is_(None) if value is None else col == value
+def _comparable(table: sa.Table, key: OrderKey) -> sa.ColumnElement[Any]:
+    # Booleans have no < or > in SQLAlchemy; as integers they order false < true.
+    col = table.c[key.name]
+    return sa.cast(col, sa.Integer) if key.field.type == "boolean" else col
 
 
-def _beyond(col: sa.Column[Any], descending: bool, value: Any) -> sa.ColumnElement[bool] | None:
+def _equal(col: sa.ColumnElement[Any], value: Any) -> sa.ColumnElement[bool]:
+    return col.is_(None) if value is None else col == _plain(value)
+
+
+def _beyond(
+    col: sa.ColumnElement[Any], descending: bool, value: Any
+) -> sa.ColumnElement[bool] | None:
     if not descending:
-        return None if value is None else sa.or_(col > value, col.is_(None))
-    return col.is_not(None) if value is None else col < value
+        return None if value is None else sa.or_(col > _plain(value), col.is_(None))
+    return col.is_not(None) if value is None else col < _plain(value)
+
+
+def _plain(value: Any) -> Any:
+    return int(value) if isinstance(value, bool) else value
 
 
 def encode_cursor(keys: Sequence[OrderKey], row: Mapping[str, Any]) -> str:

@@ -31,7 +31,15 @@ def items(published: Appbook) -> Any:
             "notes": "ink",
             "due": "2026-02-01T00:00:00Z",
         },
-        {"code": "B1", "qty": 15, "price": 0.5, "status": 2, "notes": None, "colour": "green"},
+        {
+            "code": "B1",
+            "qty": 15,
+            "price": 0.5,
+            "status": 2,
+            "notes": None,
+            "colour": "green",
+            "active": False,
+        },
         {"code": "B2", "qty": None, "price": 12.0, "status": 1, "notes": "PAPER 100%_x"},
         {"code": "C1", "qty": 30, "price": 12.0, "status": 0, "tags": ["x"]},
     ]
@@ -118,7 +126,11 @@ def test_limit_offset_and_validation(items: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    "order", [["qty"], ["-qty"], ["-price", "code"], ["notes"], ["-due"], None]
+    "order",
+    [
+        *[["qty"], ["-qty"], ["-price", "code"], ["notes"], ["-due"], ["active"]],
+        *[["-active", "-qty"], ["-id"], ["created_at"], ["-updated_at", "code"], None],
+    ],
 )
 def test_cursor_walks_every_row_once(items: Any, order: list[str] | None) -> None:
     everything = codes(items.query(order_by=order, limit=100))

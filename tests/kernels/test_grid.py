@@ -545,7 +545,7 @@ def test_live_refreshes_coalesce_bursts_and_stop_on_close(
     assert 1 <= refreshes <= 2 + elapsed / 0.25, (refreshes, elapsed)
     assert grid.rows[0]["code"] == "B39"
 
-    threads = [t for t in threading.enumerate() if t.name == "appbook-grid-items"]
+    threads = [t for t in threading.enumerate() if t.name == "appbook-live-items"]
     assert len(threads) == 1
     grid.close()
     assert not threads[0].is_alive()

@@ -10,7 +10,6 @@ changed.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -19,7 +18,9 @@ from traitlets import Bool, Int, Unicode
 
 from ...server.engine import Appbook
 from ...server.errors import AppbookError, Conflict, NotFound, ValidationError
+from ...server.events import RecordEvent
 from .base import FieldControl
+from .live import LiveRefresh
 from .status import StatusLine
 
 
@@ -54,8 +55,7 @@ class RecordForm(widgets.VBox):  # type: ignore[misc]
         self.on_saved: list[Callable[[dict[str, Any]], None]] = []
         for control in self.controls.values():
             control.observe(self._on_edit, "value")
-        self._stop = threading.Event()
-        self._watcher: threading.Thread | None = None
+        self._watcher: LiveRefresh | None = None
         if live:
             self._watch()
         self.new()
@@ -198,22 +198,14 @@ class RecordForm(widgets.VBox):  # type: ignore[misc]
     def _watch(self) -> None:
         subscription = self.app.bus.subscribe(component=self.component)
 
-        def run() -> None:
-            try:
-                while not self._stop.is_set():
-                    event = subscription.get(timeout=0.25)
-                    if (
-                        event is None
-                        or event.record_id != self.record_id
-                        or event.version == self.version
-                    ):
-                        continue
-                    self.record_changed(event.actor, event.op)
-            finally:
-                subscription.close()
+        def changed(events: list[RecordEvent]) -> None:
+            mine = [
+                e for e in events if e.record_id == self.record_id and e.version != self.version
+            ]
+            if mine:
+                self.record_changed(mine[-1].actor, mine[-1].op)
 
-        self._watcher = threading.Thread(target=run, name="appbook-form-live", daemon=True)
-        self._watcher.start()
+        self._watcher = LiveRefresh(subscription, changed)
 
     def record_changed(self, actor: str, op: str) -> None:
         """The shown record changed elsewhere: reload if untouched, else say so."""
@@ -233,7 +225,7 @@ class RecordForm(widgets.VBox):  # type: ignore[misc]
 
     def close(self) -> None:
         """Stop following events and close the widgets."""
-        self._stop.set()
         if self._watcher is not None:
-            self._watcher.join(timeout=2)
+            self._watcher.stop()
+            self._watcher = None
         super().close()

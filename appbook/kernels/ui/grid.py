@@ -30,7 +30,6 @@ import html
 import logging
 import os
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import suppress
@@ -54,10 +53,10 @@ from .grid_filters import (
     filter_for,
     grid_css,
 )
+from .live import LiveRefresh
 
 if TYPE_CHECKING:
     from ...server.engine import Appbook
-    from ...server.events import Subscription
 
 log = logging.getLogger(__name__)
 
@@ -555,49 +554,7 @@ class DataGrid(widgets.VBox):  # type: ignore[misc]
                 self._load_error = f"Live updates are off ({type(exc).__name__}: {exc})."
                 self._show_errors()
                 return
-            self._watcher = LiveRefresh(subscription, self.refresh)
-
-
-class LiveRefresh:
-    """Calls ``refresh`` on a daemon thread when ``subscription`` delivers events.
-
-    A burst of events makes one refresh, and refreshes start at least ``interval`` seconds
-    apart. :meth:`stop` closes the subscription and waits for the thread.
-    """
-
-    def __init__(
-        self, subscription: Subscription, refresh: Callable[[], object], interval: float = 0.25
-    ) -> None:
-        self._subscription, self._refresh, self._interval = subscription, refresh, interval
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, name=f"appbook-grid-{subscription.component}", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop refreshing (idempotent)."""
-        self._stopped.set()
-        self._subscription.close()
-        if self._thread is not threading.current_thread():
-            self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        last = float("-inf")
-        sub = self._subscription
-        while not self._stopped.is_set() and not sub.closed:
-            try:
-                if sub.get() is None:
-                    continue  # closed
-                # Take in the rest of the burst until the next refresh is due.
-                while (left := last + self._interval - time.monotonic()) > 0 and not sub.closed:
-                    sub.get(timeout=left)
-                if not self._stopped.is_set():
-                    self._refresh()
-                    last = time.monotonic()
-            except Exception:
-                log.exception("live refresh of a data grid failed; retrying in a second")
-                self._stopped.wait(1.0)
+            self._watcher = LiveRefresh(subscription, lambda _events: self.refresh())
 
 
 def _fixed(width: int, **more: str) -> widgets.Layout:

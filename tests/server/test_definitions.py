@@ -172,7 +172,10 @@ def test_each_bad_input_gets_a_clear_error(text: str, message: str) -> None:
 
 
 def test_sections_for_later_parts_are_kept() -> None:
-    text = INVOICES + "pages:\n  all: {title: All invoices, layout: [{grid: {}}]}\naccess:\n  roles: {clerk: [read]}\n"
+    text = (
+        INVOICES
+        + "pages:\n  all: {title: All invoices, layout: [{grid: {}}]}\naccess:\n  roles: {clerk: [read]}\n"
+    )
     (loaded,) = load_texts({"invoices.component.yaml": text})
     assert loaded.definition.pages is not None
     assert loaded.definition.pages["all"].layout[0].kind == "grid"

@@ -104,8 +104,10 @@ def _text_box(placeholder: str, width: str = "100%") -> widgets.Text:
 class TextFilter(ColumnFilter):
     """Case-insensitive ``contains`` on a text column."""
 
+    placeholder = "contains"
+
     def build(self) -> widgets.DOMWidget:
-        self.box = _text_box("contains")
+        self.box = _text_box(self.placeholder)
         self.box.observe(self._changed, "value")
         return self.box
 
@@ -218,19 +220,10 @@ class BooleanFilter(ColumnFilter):
         return None if value is None else self._coerce(value, "value")
 
 
-class ReferenceFilter(ColumnFilter):
+class ReferenceFilter(TextFilter):
     """Equality with the id of the referenced record."""
 
-    def build(self) -> widgets.DOMWidget:
-        self.box = _text_box("id")
-        self.box.observe(self._changed, "value")
-        return self.box
-
-    def read(self) -> Any:
-        return self.box.value.strip() or None
-
-    def write(self, value: Any) -> None:
-        self.box.value = "" if value is None else str(value)
+    placeholder = "id"
 
     def condition(self, value: Any) -> Any:
         return self._coerce(value, "id")

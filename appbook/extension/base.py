@@ -155,6 +155,9 @@ class AppbookHandler(APIHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Every error leaves in the brief's shape: ``{"error": {...}}``."""
+        request_id = getattr(self, "request_id", None)
+        if request_id:  # send_error() cleared the headers set in prepare()
+            self.set_header("X-Request-Id", request_id)
         exc = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(exc, AppbookError):
             status_code = 400 if isinstance(exc, BadRequest) else status_of(exc)
@@ -175,8 +178,10 @@ class AppbookHandler(APIHandler):
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         """Engine errors are answers, not server faults: log them in one line."""
         if isinstance(value, AppbookError):
+            request_id = getattr(self, "request_id", "-")
+            method, path = self.request.method, self.request.path
             self.log.info(
-                "%s %s -> %s: %s", self.request.method, self.request.path, value.code, value.message
+                "%s %s -> %s: %s request_id=%s", method, path, value.code, value.message, request_id
             )
         else:
             super().log_exception(typ, value, tb)

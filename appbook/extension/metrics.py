@@ -7,7 +7,8 @@ join that registry, created once per process however many servers it starts:
 ``appbook_http_requests_total{route,method,status}``,
 ``appbook_http_request_duration_seconds{route,method}``
     every Appbook API request; ``route`` is the URL template
-    (``/appbook/api/components/{name}/records/{record_id}``), never the raw path.
+    (``/appbook/api/components/{name}/records/{record_id}``), never the raw path; unknown
+    paths under ``/appbook/api/`` all count as ``other``.
 ``appbook_record_operations_total{component,operation}``
     successful record calls through the API: query, read, create, update, delete, import,
     export (only 2xx answers count, so an unknown component cannot mint a label).

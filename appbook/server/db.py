@@ -30,7 +30,9 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
     parsed = sa.make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed, **kwargs)
-    kwargs.setdefault("pool_pre_ping", True)
+    # No pre-ping (it doubled the queries of a point read); connections are recycled before
+    # servers or proxies drop them, and a dead one surfaces as ServiceUnavailable.
+    kwargs.setdefault("pool_recycle", 1800)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
     return sa.create_engine(parsed, **kwargs)

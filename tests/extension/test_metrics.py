@@ -67,6 +67,16 @@ async def test_requests_are_counted_by_route_template(published_api: Api, jp_fet
     assert delta(after, before, count, route=RECORD, method="GET") == 4
 
 
+async def test_unknown_api_paths_share_one_label(api: Api, jp_fetch: Any) -> None:
+    before = await scrape(jp_fetch)
+    for path in ("no/such/route", "another/unknown/path/123"):
+        assert (await api("GET", path)).code == 404
+    after = await scrape(jp_fetch)
+    requests = "appbook_http_requests_total"
+    assert delta(after, before, requests, route="other", method="GET", status="404") == 2
+    assert not any("unknown" in dict(labels).get("route", "") for _, labels in after)
+
+
 async def test_record_operations_by_component(published_api: Api, jp_fetch: Any) -> None:
     api = published_api
     before = await scrape(jp_fetch)

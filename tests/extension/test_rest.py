@@ -256,3 +256,10 @@ async def test_token_writes_are_the_server_owner(published_api: Api, jp_serverap
         )
     )
     assert rec["created_by"] == owner and again["updated_by"] == owner
+
+
+async def test_errors_keep_the_request_id(published_api: Api) -> None:
+    response = await published_api(
+        "GET", "components/items/records/999", headers={"X-Request-Id": "trace-me"}
+    )
+    assert response.code == 404 and response.headers["X-Request-Id"] == "trace-me"

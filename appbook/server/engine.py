@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.engine import Engine
 
 from .config import EngineConfig
-from .db import create_engine
+from .db import create_engine, dispose
 from .events import EventBus, make_bus
 from .handle import ComponentHandle, FilesHandle
 from .records import RecordStore
@@ -129,4 +129,4 @@ class Appbook:
     def close(self) -> None:
         """Stop the event bus and release database connections."""
         self.bus.close()
-        self.engine.dispose()
+        dispose(self.engine)

@@ -9,16 +9,15 @@ in with ``COPY`` on PostgreSQL or one ``executemany`` on SQLite.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import nullcontext
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from .errors import Conflict
+from .records import unique_conflicts
 from .registry import Component
-from .systables import EVENTS
 
 
 def allocate(conn: Connection, table: sa.Table, column: str, count: int) -> list[int]:
@@ -47,7 +46,7 @@ def insert_rows(
     """Insert ``rows`` (all with the same keys); unique violations become :class:`Conflict`."""
     if not rows:
         return
-    with _conflicts(comp):
+    with unique_conflicts(comp, "a value") if comp is not None else nullcontext():
         if conn.dialect.name == "postgresql":
             _copy(conn, table, rows)
         else:
@@ -79,23 +78,6 @@ def _copy(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> 
             )
 
 
-@contextmanager
-def _conflicts(comp: Component | None) -> Iterator[None]:
-    from .records import unique_field
-
-    try:
-        yield
-    except Exception as exc:
-        text = str(getattr(exc, "orig", exc))
-        fname = unique_field(comp.definition, text) if comp is not None else None
-        if fname is None or ("unique" not in text.lower() and "duplicate" not in text.lower()):
-            raise
-        assert comp is not None
-        raise Conflict(
-            f"{comp.name}.{fname}: a value is already used by another record", field=fname
-        ) from exc
-
-
 def event_rows(
     comp: Component,
     ids: Sequence[int],
@@ -114,6 +96,3 @@ def event_rows(
         "at": at,
     }
     return [{**base, "seq": s, "record_id": i} for s, i in zip(seqs, ids, strict=True)]
-
-
-EVENTS_TABLE = EVENTS

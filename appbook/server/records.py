@@ -9,13 +9,13 @@ events reach the bus only after the commit. Optimistic concurrency: every record
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
 
 from .db import read_transaction, write_transaction
 from .definitions.models import SYSTEM_FIELDS, ComponentDef, FieldDef
@@ -81,7 +81,7 @@ class RecordStore:
         }
         with write_transaction(self.engine) as conn:
             self._check_links(conn, comp, [clean])
-            with _unique_conflicts(comp):
+            with unique_conflicts(comp):
                 inserted = conn.execute(comp.table.insert().values(**row)).inserted_primary_key
             new_id = int(inserted[0]) if inserted is not None else 0
             record = _record(comp, {**row, "id": new_id})
@@ -123,7 +123,7 @@ class RecordStore:
             self._check_links(conn, comp, [{k: clean[k] for k in changed}])
             row = {k: clean[k] for k in changed}
             row.update(updated_at=utcnow(), updated_by=actor, version=current["version"] + 1)
-            with _unique_conflicts(comp):
+            with unique_conflicts(comp):
                 conn.execute(comp.table.update().where(comp.table.c.id == record_id).values(**row))
             event = append_event(
                 conn,
@@ -398,25 +398,23 @@ def _record(
     return {n: row.get(n) for n in names}
 
 
-class _unique_conflicts:
-    """Turn unique-index violations into :class:`Conflict` naming the field."""
+@contextmanager
+def unique_conflicts(comp: Component, what: str = "this value") -> Iterator[None]:
+    """Turn unique-index violations into :class:`Conflict` naming the field.
 
-    def __init__(self, comp: Component) -> None:
-        self.comp = comp
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
-    ) -> None:
-        if isinstance(exc, IntegrityError):
-            fname = unique_field(self.comp.definition, str(exc.orig))
-            if fname is not None:
-                raise Conflict(
-                    f"{self.comp.name}.{fname}: this value is already used by another record",
-                    field=fname,
-                ) from exc
+    Catches SQLAlchemy's ``IntegrityError`` and any driver's own (PEP 249 names it
+    ``IntegrityError``; bulk writes use psycopg's COPY directly, outside SQLAlchemy);
+    anything else, or a violation of no unique field, passes through.
+    """
+    try:
+        yield
+    except Exception as exc:
+        integrity = any(cls.__name__ == "IntegrityError" for cls in type(exc).__mro__)
+        fname = unique_field(comp.definition, str(getattr(exc, "orig", exc))) if integrity else None
+        if fname is None:
+            raise
+        message = f"{comp.name}.{fname}: {what} is already used by another record"
+        raise Conflict(message, field=fname) from exc
 
 
 def unique_field(defn: ComponentDef, message: str) -> str | None:

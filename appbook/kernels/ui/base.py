@@ -9,6 +9,7 @@ so a form refuses exactly what the engine would, and shows the reason under the 
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import ipywidgets as widgets
@@ -110,7 +111,7 @@ class FieldControl(widgets.VBox):  # type: ignore[misc]
 
     @observe("error")
     def _on_error(self, change: dict[str, Any]) -> None:
-        self._error.value = f'<span style="color:#b00020">{_escape(self.error)}</span>'
+        self._error.value = f'<span style="color:#b00020">{html.escape(self.error)}</span>'
         self._error.layout.display = "" if self.error else "none"
 
     @observe("disabled")
@@ -134,8 +135,4 @@ class FieldControl(widgets.VBox):  # type: ignore[misc]
 
     def _render_caption(self) -> None:
         star = ' <span style="color:#b00020">*</span>' if self.required else ""
-        self._caption.value = f"<b>{_escape(self.caption)}</b>{star}"
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        self._caption.value = f"<b>{html.escape(self.caption)}</b>{star}"

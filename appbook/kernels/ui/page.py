@@ -9,6 +9,7 @@ traceback.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -47,7 +48,7 @@ class PageView(widgets.VBox):  # type: ignore[misc]
             if self.controls
             else None
         )
-        title = widgets.HTML(f"<h2>{_escape(self.page.title or name)}</h2>")
+        title = widgets.HTML(f"<h2>{html.escape(self.page.title or name)}</h2>")
         children = [title, *body, self.status]
         if self.form is not None:
             children.insert(-1, self.form)
@@ -145,11 +146,11 @@ class PageView(widgets.VBox):  # type: ignore[misc]
     def _build_link(self, node: Node) -> widgets.Widget:
         link = node.link
         assert link is not None
-        url, text = _escape(link.url), _escape(link.text)
+        url, text = html.escape(link.url), html.escape(link.text)
         return widgets.HTML(f'<a href="{url}" target="_blank" rel="noopener noreferrer">{text}</a>')
 
     def _build_image(self, node: Node) -> widgets.Widget:
-        return widgets.HTML(f"<em>{_escape(node.image or '')}</em>")
+        return widgets.HTML(f"<em>{html.escape(node.image or '')}</em>")
 
     # -- actions ----------------------------------------------------------------------
     def run(self, action: Any, *, row: Mapping[str, Any] | None = None) -> None:
@@ -304,9 +305,3 @@ def show(
 
         app = connect()
     return AppView(app, component, page, params, live=live)
-
-
-def _escape(text: str) -> str:
-    return (
-        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-    )

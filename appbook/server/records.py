@@ -163,7 +163,7 @@ class RecordStore:
         query = sa.select(comp.table).where(comp.table.c.id == record_id).with_for_update()
         row = conn.execute(query).mappings().first() if 0 < record_id <= MAX_ID else None
         if row is None:
-            raise NotFound(f"{comp.name} record {record_id} does not exist")
+            raise record_missing(comp.name, record_id)
         if version is not None and row["version"] != version:
             raise Conflict(
                 f"{comp.name} record {record_id} was changed by {row['updated_by']} "
@@ -257,7 +257,7 @@ class RecordStore:
         """One record by id, or NotFound."""
         comp = self.registry.get(name)
         if not 0 < record_id <= MAX_ID:
-            raise NotFound(f"{name} record {record_id} does not exist")
+            raise record_missing(name, record_id)
         with read_transaction(self.engine) as conn:
             row = (
                 conn.execute(sa.select(comp.table).where(comp.table.c.id == record_id))
@@ -265,7 +265,7 @@ class RecordStore:
                 .first()
             )
         if row is None:
-            raise NotFound(f"{name} record {record_id} does not exist")
+            raise record_missing(name, record_id)
         return _record(comp, row)
 
     def query(
@@ -389,6 +389,11 @@ def _columns(comp: Component, fields: Sequence[str] | None) -> list[str]:
     for i, f in enumerate(fields):
         field_of(comp.definition, f, f"fields[{i}]")
     return ["id", *(f for f in fields if f != "id")]
+
+
+def record_missing(name: str, record_id: int) -> NotFound:
+    """The error for a record id that does not exist."""
+    return NotFound(f"{name} record {record_id} does not exist")
 
 
 def _record(

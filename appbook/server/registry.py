@@ -63,6 +63,16 @@ class Registry:
             raise NotFound(f"unknown component {name!r} (components: {known})")
         return found
 
+    def cached(self, name: str, max_age: float | None = None) -> Component | None:
+        """The component called ``name`` if the cache knows it and was checked less than
+        ``max_age`` seconds ago (default: ``check_interval``), without any database work;
+        None otherwise (use :meth:`get`). Servers call :meth:`refresh` in the background so
+        that hot paths find the cache fresh."""
+        limit = self.check_interval if max_age is None else max_age
+        if time.monotonic() - self._checked >= limit:
+            return None
+        return self._components.get(name)
+
     def all(self) -> dict[str, Component]:
         """Every published component."""
         self.refresh()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import Any, cast
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from ...server.bulk import detect_format, iter_export
+from ...server.point_reads import MISS, PointReader
+from ...server.records import record_missing
 from ..base import AppbookHandler, BadRequest
 from ..models import ImportResult, RecordPage
 from ..openapi import COLON, Param, operation
@@ -96,7 +98,16 @@ class RecordHandler(AppbookHandler):
     @operation("Read a record (ETag: its version)", response=RECORD, tags=("records",))
     async def get(self, name: str, record_id: str) -> None:
         """The record, with ``ETag``."""
-        record = await self.run(self.engine.records.get, name, int(record_id))
+        rid = int(record_id)
+        reader: PointReader | None = self.settings.get("appbook_point_reader")
+        found = MISS if reader is None else await reader.get(name, rid)
+        if found is None:
+            raise record_missing(name, rid)
+        record = (
+            await self.run(self.engine.records.get, name, rid)
+            if found is MISS
+            else cast(dict[str, Any], found)
+        )
         self.set_header("ETag", etag(record))
         self.reply(record)
 

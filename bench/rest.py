@@ -420,7 +420,12 @@ class Bench:
                 "APPBOOK_HOME": str(home / "appbook"),
                 "APPBOOK_DATABASE_URL": database_url,
                 "APPBOOK_REDIS_URL": "",
-                "PYTHONPATH": str(BENCH),
+                # A checkout given in $PYTHONPATH wins over the installed appbook.
+                "PYTHONPATH": os.pathsep.join(
+                    filter(None, [str(BENCH), os.environ.get("PYTHONPATH")])
+                ),
+                # REST figures only: no preheated app kernels starting beside the load.
+                "APPBOOK_APP_POOL_SIZE": "0",
                 "JUPYTER_RUNTIME_DIR": str(self.workdir / f"rt-{name}"),
                 "JUPYTER_CONFIG_DIR": str(self.workdir / "jupyter-config"),
             },

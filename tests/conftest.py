@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from appbook.kernels.client import disconnect_all
 from appbook.server.config import EngineConfig
 from appbook.server.engine import Appbook
+from tests.serving import service_missing
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
@@ -27,14 +28,6 @@ PG_SERVER = os.environ.get(
 )
 REDIS_URL = os.environ.get("APPBOOK_TEST_REDIS", "redis://127.0.0.1:6379/15")
 FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def service_missing(what: str, why: object) -> None:
-    """Skip, or fail when services are required (CI)."""
-    message = f"{what} is not reachable: {why}"
-    if os.environ.get("APPBOOK_TEST_REQUIRE_SERVICES") == "1":
-        pytest.fail(message + " (APPBOOK_TEST_REQUIRE_SERVICES=1)")
-    pytest.skip(message)
 
 
 @pytest.fixture

@@ -49,7 +49,11 @@ class AppbookApp(ExtensionApp):
     extension_url = "/lab"
     load_other_extensions = True
     # `appbook serve` is JupyterLab with Appbook: makers work in the lab.
-    serverapp_config = {"jpserver_extensions": {"jupyterlab": True}}
+    # Voilà's own extension serves any notebook under the root and files without
+    # authentication; apps need only part of it, which Appbook registers (apps/assets.py).
+    serverapp_config = {
+        "jpserver_extensions": {"jupyterlab": True, "voila.server_extension": False}
+    }
 
     home = Unicode(help=EngineConfig.class_traits()["home"].help).tag(config=True)
     database_url = Unicode(help=EngineConfig.class_traits()["database_url"].help).tag(config=True)
@@ -70,6 +74,16 @@ class AppbookApp(ExtensionApp):
         "loop-owned connection on SQLite) instead of the thread pool; see "
         "appbook/server/point_reads.py. Off: every read takes the pool.",
     ).tag(config=True)
+    app_pool_size = Int(
+        help="Preheated kernels kept ready per app notebook, so an app opens without a kernel "
+        "start (0: every app open starts its own kernel, 1 to 3 s). Default: "
+        "$APPBOOK_APP_POOL_SIZE, else 2.",
+    ).tag(config=True)
+
+    @default("app_pool_size")
+    def _default_app_pool_size(self) -> int:
+        return int(os.environ.get("APPBOOK_APP_POOL_SIZE") or 2)
+
     wait_threads = Int(
         help="Threads for calls that mostly wait: long-polls and WebSockets waiting for events, "
         "uploads waiting for their body. Default: $APPBOOK_WAIT_THREADS, else 64.",
@@ -125,11 +139,26 @@ class AppbookApp(ExtensionApp):
         IOLoop.current().add_callback(freeze_startup_heap)
 
     def initialize_handlers(self) -> None:
-        """Register the REST routes under /appbook/api/."""
-        self.handlers.extend([*routes, *fallback])
+        """Register the REST routes under /appbook/api/ and the apps under /appbook/apps/."""
+        from .apps import APP_NOTEBOOK, setup_apps
+
+        # Settings of our own are merged into the server's before handlers are prepared,
+        # so the apps' go straight into the server's settings.
+        settings = self.serverapp.web_app.settings
+        apps = setup_apps(self.serverapp, settings, self.app_pool_size)
+        # The API's JSON 404 fallback comes last: it matches everything under /appbook/api/.
+        self.handlers.extend([*routes, *apps, *fallback])
+        if self.app_pool_size:
+            kernels = settings["appbook_app_kernels"]
+            IOLoop.current().add_callback(kernels.fill, APP_NOTEBOOK)
 
     async def stop_extension(self) -> None:
         """Close the engine (event bus threads, database pool) and the thread pool."""
+        kernels = (
+            self.serverapp.web_app.settings.get("appbook_app_kernels") if self.serverapp else None
+        )
+        if kernels is not None:
+            await kernels.close()
         if self.point_reader is not None:
             await self.point_reader.close()
             self.point_reader = None

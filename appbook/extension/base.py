@@ -42,6 +42,16 @@ HTTP_CODES = {
 }
 
 
+def actor_name(user: Any, app: Appbook) -> str:
+    """Who a request acts as: the signed-in user's name, or the server owner (the engine's
+    actor) for token holders, whom jupyter_server names with a fresh random id per request
+    (the token is the owner's credential)."""
+    name = getattr(user, "username", None)
+    if not name or ANONYMOUS.fullmatch(str(name)):
+        return app.actor
+    return str(name)
+
+
 class BadRequest(AppbookError):
     """The request itself is malformed (not JSON, wrong parameter type)."""
 
@@ -57,12 +67,8 @@ class AppbookHandler(APIHandler):
     def engine(self) -> Appbook:
         """The engine, acting as the authenticated user."""
         app: Appbook = self.settings["appbook_engine"]
-        name = getattr(self.current_user, "username", None)
-        # jupyter_server names token holders with a fresh random id per request; the token is
-        # the server owner's credential, so their writes are the owner's (the engine's actor).
-        if not name or ANONYMOUS.fullmatch(str(name)):
-            return app
-        return app.as_user(str(name))
+        name = actor_name(self.current_user, app)
+        return app if name == app.actor else app.as_user(name)
 
     @property
     def executor(self) -> Executor:

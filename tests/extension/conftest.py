@@ -32,6 +32,8 @@ def jp_server_config(tmp_path: Path, database_url: str) -> Config:
                 "home": str(tmp_path / "home"),
                 "database_url": database_url,
                 "redis_url": "",
+                # No preheated app kernels unless a test asks (each is a Python process).
+                "app_pool_size": 0,
             },
         }
     )

@@ -6,13 +6,9 @@ a real ``appbook serve``; no answer may be a 5xx or break the documented schema.
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,68 +16,20 @@ from typing import Any
 
 import pytest
 
+from tests.serving import appbook_serve
+
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 TOKEN = "schemathesis-token"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real `appbook serve` on SQLite with the fixture components published."""
-    tmp = tmp_path_factory.mktemp("openapi")
-    env = {**os.environ, "APPBOOK_HOME": str(tmp / "home"), "JUPYTER_RUNTIME_DIR": str(tmp / "rt")}
-    env.pop("APPBOOK_DATABASE_URL", None)
-    env.pop("APPBOOK_REDIS_URL", None)
-    subprocess.run(
-        [sys.executable, "-m", "appbook", "publish", str(FIXTURES / "all_types")],
-        env=env,
-        check=True,
-        cwd=tmp,
-    )
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "appbook",
-            "serve",
-            "--port",
-            str(port),
-            f"--IdentityProvider.token={TOKEN}",
-        ],
-        cwd=tmp,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                request = urllib.request.Request(
-                    f"{base}/appbook/api/health", headers={"Authorization": f"token {TOKEN}"}
-                )
-                urllib.request.urlopen(request, timeout=2).close()
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    pytest.fail("appbook serve exited early")
-                time.sleep(0.2)  # polling a starting server, with a deadline
-        yield base
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    folder = tmp_path_factory.mktemp("openapi")
+    # No preheated app kernels: this server only answers the API.
+    env = {"APPBOOK_APP_POOL_SIZE": "0"}
+    with appbook_serve(folder, token=TOKEN, publish=[FIXTURES / "all_types"], env=env) as served:
+        yield served.url
 
 
 @pytest.fixture(scope="module")

@@ -82,6 +82,8 @@ class PageView(widgets.VBox):  # type: ignore[misc]
             field, name=node.field or "", kind=node.control, app=self.shell.app, **props
         )
         self.controls[node.field or ""] = control
+        # A stable hook for stylesheets and browser tests: .appbook-field-<name>.
+        control.add_class(f"appbook-field-{node.field}")
         return control
 
     def _build_grid(self, node: Node) -> widgets.Widget:

@@ -1,0 +1,136 @@
+"""``/appbook/apps/``: the app index, and each component's pages served by Voilà.
+
+Every app is the same packaged notebook (``appbook/kernels/app.ipynb``) rendered by Voilà's
+own handler; the kernel reads which component, page and record from the request (see
+:mod:`appbook.kernels.apprun`). The handler adds what a server extension needs on top of
+Voilà: Appbook's authorization, the signed-in user passed to the kernel, a notebook outside
+the server's root (a contents manager of its own), and preheated kernels (:mod:`.kernels`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+from typing import Any
+
+from jupyter_server.auth.decorator import allow_unauthenticated, authorized
+from jupyter_server.base.handlers import JupyterHandler
+from tornado import web
+from voila.handler import VoilaHandler
+from voila.request_info_handler import RequestInfoSocketHandler
+
+from ...server.engine import Appbook
+from ...server.errors import NotFound
+from ..base import actor_name
+
+USER_HEADER = "X-Appbook-User"
+COMPONENT = r"(?P<component>[a-z][a-z0-9_]*)"
+LOOPBACK = ("127.0.0.1", "::1")
+
+
+class AppHandler(VoilaHandler):  # type: ignore[misc]
+    """One component's app: ``/appbook/apps/{component}?page=...&id=...``."""
+
+    auth_resource = "appbook"
+
+    @property
+    def contents_manager(self) -> Any:
+        """Reads the packaged app notebook, wherever the server's root is."""
+        return self.settings["appbook_app_contents"]
+
+    @property
+    def kernel_manager(self) -> Any:
+        """The server's kernels plus the preheated pool (:class:`AppKernels`)."""
+        return self.settings["appbook_app_kernels"]
+
+    @web.authenticated
+    @authorized
+    async def get(self, component: str) -> None:
+        """Stream the rendered page while its kernel runs."""
+        engine: Appbook = self.settings["appbook_engine"]
+        try:
+            definition = engine.registry.cached(component)
+            if definition is None:
+                loop = asyncio.get_running_loop()
+                await loop.run_in_executor(
+                    self.settings["appbook_executor"], engine.registry.get, component
+                )
+        except NotFound as exc:
+            raise web.HTTPError(404, exc.message, reason=f"No app {component!r}") from None
+        # The kernel acts as the signed-in user: the server sets this header (Voilà passes
+        # it to the kernel as HTTP_X_APPBOOK_USER); one sent by the browser is dropped.
+        self.request.headers.pop(USER_HEADER, None)
+        self.request.headers[USER_HEADER] = actor_name(self.current_user, engine)
+        async for chunk in self.get_generator(path=None):
+            self.write(chunk)
+            await self.flush()
+
+
+class AppIndexHandler(JupyterHandler):
+    """``/appbook/apps/``: the published components that have pages, with links."""
+
+    auth_resource = "appbook"
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        """An HTML list of apps and their pages."""
+        engine: Appbook = self.settings["appbook_engine"]
+        loop = asyncio.get_running_loop()
+        components = await loop.run_in_executor(
+            self.settings["appbook_executor"], engine.registry.all
+        )
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.finish(index_html(self.base_url, components))
+
+
+def index_html(base_url: str, components: dict[str, Any]) -> str:
+    """The app index page."""
+    rows = []
+    for name, comp in sorted(components.items()):
+        pages = comp.definition.pages or {}
+        if not pages:
+            continue
+        href = f"{base_url}appbook/apps/{name}"
+        links = " · ".join(
+            f"<a href='{href}?page={html.escape(p)}'>{html.escape(page.title or p)}</a>"
+            for p, page in pages.items()
+        )
+        title = html.escape(comp.definition.title or name)
+        rows.append(f"<li><a class='app' href='{href}'>{title}</a> <span>({links})</span></li>")
+    body = "".join(rows) or "<li>No app yet: publish a component with pages.</li>"
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>Appbook apps</title>"
+        "<style>body{font-family:system-ui,sans-serif;margin:2rem}li{margin:.4rem 0}"
+        "span{color:#666}</style></head>"
+        f"<body><h1>Apps</h1><ul>{body}</ul></body></html>"
+    )
+
+
+class AppRequestInfoHandler(RequestInfoSocketHandler):  # type: ignore[misc]
+    """Voilà's request hand-over to preheated kernels (``/voila/query/{kernel_id}``),
+    restricted to app kernels connecting from this machine: the request it carries
+    (including the signed-in user) is no one else's business."""
+
+    @allow_unauthenticated
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        """The WebSocket upgrade. The kernel has no credentials: :meth:`open` admits only
+        local connections for live app kernels instead."""
+        await super().get(*args, **kwargs)
+
+    def open(self, kernel_id: str) -> None:
+        """Accept only a local connection for a live app kernel."""
+        kernels = self.settings["appbook_app_kernels"]
+        try:
+            is_app = bool(getattr(kernels.get_kernel(kernel_id), "appbook_app", False))
+        except KeyError:
+            is_app = False
+        if self.request.remote_ip not in LOOPBACK or not is_app:
+            self.close(code=1008, reason="not an app kernel")
+            return
+        super().open(kernel_id)
+
+    def on_close(self) -> None:
+        """Forget this connection (if it was accepted)."""
+        if self in RequestInfoSocketHandler._waiters.values():
+            super().on_close()

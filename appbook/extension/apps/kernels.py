@@ -1,0 +1,154 @@
+"""Kernels for apps: the server's own kernel manager, plus a pool of preheated kernels.
+
+Voilà's handler asks its ``kernel_manager`` for ``notebook_data``, ``get_pool_size`` and
+``get_rendered_notebook`` (voila/handler.py); standalone Voilà gets them by replacing the
+whole server's kernel manager, which a server extension cannot do without changing every
+JupyterLab kernel. :class:`AppKernels` is what the app handler sees instead: it delegates to
+the server's manager and adds a pool of kernels that have already run the app notebook up to
+``wait_for_request()`` (imports, data layer connection), with their HTML rendered.
+
+Every kernel started here is marked as an app kernel (``appbook_app = True`` on its kernel
+manager), which the WebSocket guard (:mod:`.guard`) reads to refuse code execution.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from typing import Any
+
+from jupyter_core.utils import ensure_async
+from voila.configuration import VoilaConfiguration
+from voila.notebook_renderer import NotebookRenderer
+from voila.utils import ENV_VARIABLE, get_page_config
+
+
+class AppKernels:
+    """The server's kernel manager as Voilà's handler expects it, with a preheated pool."""
+
+    def __init__(
+        self,
+        serverapp: Any,
+        voila_configuration: VoilaConfiguration,
+        template_paths: list[str],
+        contents_manager: Any,
+        *,
+        pool_size: int,
+        fill_delay: float = 0.5,
+    ) -> None:
+        self._km = serverapp.kernel_manager
+        self._serverapp = serverapp
+        self._voila = voila_configuration
+        self._template_paths = template_paths
+        self._contents = contents_manager
+        self.pool_size = pool_size
+        self.fill_delay = fill_delay
+        self.notebook_data: dict[str, dict[str, Any]] = {}
+        self._pools: dict[str, list[asyncio.Task[dict[str, Any]]]] = {}
+        self.preheated_served = 0
+        """Requests answered by a preheated kernel (for tests and logs)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._km, name)
+
+    async def start_kernel(self, **kwargs: Any) -> str:
+        """Start a kernel through the server's manager and mark it as an app kernel."""
+        kernel_id: str = await ensure_async(self._km.start_kernel(**kwargs))
+        self._km.get_kernel(kernel_id).appbook_app = True
+        return kernel_id
+
+    def get_kernel(self, kernel_id: str) -> Any:
+        """The server's kernel manager of ``kernel_id``."""
+        return self._km.get_kernel(kernel_id)
+
+    # -- the pool ---------------------------------------------------------------------
+    def get_pool_size(self, notebook: str) -> int:
+        """Preheated kernels ready now. Kernels still starting do not count: a request
+        then starts its own kernel rather than wait for one whose start may fail."""
+        pool = self._pools.get(notebook, [])
+        for task in [t for t in pool if t.done() and not _ready(t)]:
+            pool.remove(task)
+            why = "cancelled" if task.cancelled() else task.exception()
+            self._serverapp.log.warning("a preheated app kernel failed to start: %s", why)
+        return sum(1 for t in pool if _ready(t))
+
+    def fill(self, notebook: str, delay: float = 0.0) -> None:
+        """Start kernels until ``pool_size`` are ready or starting."""
+        pool = self._pools.setdefault(notebook, [])
+        while len(pool) < self.pool_size:
+            pool.append(asyncio.ensure_future(self._preheat(notebook, delay)))
+
+    async def get_rendered_notebook(
+        self,
+        notebook_name: str,
+        extra_kernel_env_variables: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> tuple[asyncio.Task[Any], list[str], str]:
+        """Hand a ready kernel to a request (Voilà's handler then sends it the request)."""
+        pool = self._pools[notebook_name]
+        task = next(t for t in pool if _ready(t))
+        pool.remove(task)
+        content = task.result()
+        renderer: NotebookRenderer = content["renderer"]
+        renderer.stop_generator = True
+        self.preheated_served += 1
+        self.fill(notebook_name, self.fill_delay)
+        return content["task"], renderer.rendered_cache, content["kernel_id"]
+
+    async def _preheat(self, notebook: str, delay: float) -> dict[str, Any]:
+        if delay:
+            await asyncio.sleep(delay)
+        app = self._serverapp
+        renderer = NotebookRenderer(
+            voila_configuration=self._voila,
+            traitlet_config=app.config,
+            notebook_path=notebook,
+            template_paths=self._template_paths,
+            config_manager=app.config_manager,
+            contents_manager=self._contents,
+            base_url=app.base_url,
+            kernel_spec_manager=app.kernel_spec_manager,
+            page_config=get_page_config(
+                base_url=app.base_url,
+                settings=app.web_app.settings,
+                log=app.log,
+                voila_configuration=self._voila,
+            ),
+        )
+        await renderer.initialize()
+        env = {
+            **os.environ,
+            ENV_VARIABLE.VOILA_PREHEAT: "True",
+            ENV_VARIABLE.VOILA_BASE_URL: app.base_url,
+            ENV_VARIABLE.VOILA_SERVER_URL: app.base_url,
+            ENV_VARIABLE.VOILA_APP_IP: "127.0.0.1",
+            ENV_VARIABLE.VOILA_APP_PORT: str(app.port),
+        }
+        kernel_id = await self.start_kernel(
+            kernel_name=renderer.notebook.metadata.kernelspec.name, path="", env=env
+        )
+        self.notebook_data.setdefault(
+            notebook, {"template": renderer.template_name, "theme": renderer.theme}
+        )
+        task = asyncio.ensure_future(
+            renderer.generate_content_hybrid(kernel_id, self._km.get_kernel(kernel_id))
+        )
+        return {"task": task, "renderer": renderer, "kernel_id": kernel_id}
+
+    async def close(self) -> None:
+        """Stop filling and shut down the kernels still waiting in the pool."""
+        for pool in self._pools.values():
+            for task in pool:
+                if not task.done():
+                    task.cancel()
+                elif _ready(task):
+                    content = task.result()
+                    content["task"].cancel()
+                    with contextlib.suppress(Exception):  # already gone
+                        await ensure_async(self._km.shutdown_kernel(content["kernel_id"]))
+        self._pools.clear()
+
+
+def _ready(task: asyncio.Task[Any]) -> bool:
+    return task.done() and not task.cancelled() and task.exception() is None

@@ -1,0 +1,104 @@
+"""What the app notebook runs in a Voilà kernel: read the request, bind the user, show a page.
+
+The server serves every component's pages through one packaged notebook
+(``appbook/kernels/app.ipynb``). Its first cell calls :func:`prepare` (imports and the data
+layer connection: the slow part, done ahead of any request in a preheated kernel); its
+second calls :func:`run`, which waits for the request (Voilà's ``wait_for_request`` in a
+preheated kernel, a no-op in a kernel started for the request) and renders
+``/appbook/apps/{component}?page=...&id=...``.
+
+The request arrives as CGI-style variables: ``SCRIPT_NAME`` (the path), ``QUERY_STRING``,
+and ``HTTP_X_APPBOOK_USER``, which the server sets from the signed-in user (a value sent by
+the browser is dropped first), so records are created and updated as that user.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+APPS_PATH = "/appbook/apps/"
+USER_VARIABLE = "HTTP_X_APPBOOK_USER"
+# Query parameters that are not page parameters (jupyter_server's token, Voilà's own).
+RESERVED = {"token", "page", "template", "theme"}
+
+
+@dataclass(frozen=True)
+class AppRequest:
+    """What the browser asked for."""
+
+    component: str
+    page: str | None
+    params: dict[str, str] = field(default_factory=dict)
+    user: str | None = None
+
+
+def current_request(environ: Mapping[str, str] | None = None) -> AppRequest:
+    """The request this kernel serves, from its environment."""
+    env = os.environ if environ is None else environ
+    path = env.get("SCRIPT_NAME", "")
+    at = path.find(APPS_PATH)
+    component = path[at + len(APPS_PATH) :].strip("/") if at >= 0 else ""
+    query = dict(parse_qsl(env.get("QUERY_STRING", ""), keep_blank_values=False))
+    params = {k: v for k, v in query.items() if k not in RESERVED}
+    return AppRequest(component, query.get("page") or None, params, env.get(USER_VARIABLE) or None)
+
+
+def prepare() -> None:
+    """Import the UI and open the data layer before any request (preheated kernels run this
+    ahead of time, so an app opens without paying for it)."""
+    from . import ui  # noqa: F401  (ipywidgets and every control)
+    from .client import connect
+
+    connect().registry.all()
+
+
+def run() -> Any:
+    """Wait for the request, then display its page (or a plain message saying what is wrong)."""
+    try:
+        from voila.utils import wait_for_request
+    except ImportError:  # run outside Voilà (tests, a notebook): the environment is the request
+        pass
+    else:
+        wait_for_request()
+    return render(current_request())
+
+
+def render(request: AppRequest) -> Any:
+    """The page widget for ``request``, or an HTML message for a bad address."""
+    import ipywidgets as widgets
+
+    from ..server.errors import AppbookError
+    from .client import connect
+    from .ui import AppView
+
+    app = connect(actor=request.user)
+    if not request.component:
+        return _message("No app named", "Open an app from the <a href='../apps/'>app list</a>.")
+    try:
+        definition = app[request.component].definition
+        pages = definition.pages or {}
+        if not pages:
+            return _message(
+                f"{request.component} has no pages",
+                "Declare pages in its definition to open it as an app.",
+            )
+        page = request.page or next(iter(pages))
+        view: widgets.Widget = AppView(app, request.component, page, request.params)
+    except AppbookError as exc:
+        return _message("This app cannot open", html.escape(exc.message))
+    except ValueError as exc:  # a parameter of the wrong type, e.g. ?id=abc
+        return _message("This app cannot open", html.escape(f"bad address: {exc}"))
+    return view
+
+
+def _message(title: str, body_html: str) -> Any:
+    import ipywidgets as widgets
+
+    return widgets.HTML(
+        f"<div class='appbook-message'><h2>{html.escape(title)}</h2><p>{body_html}</p></div>"
+    )

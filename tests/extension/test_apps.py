@@ -1,0 +1,238 @@
+"""Apps served by Voilà inside the server: index, pages, user binding, preheating, the guard.
+
+Real server (pytest-jupyter), real kernels running the packaged app notebook. What the
+widgets show is checked in the browser tests (tests/e2e); here we check what the server
+does: which kernel serves which request, as whom, and what a page may send to it.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jupyter_client import AsyncKernelClient
+from jupyter_client.session import Session
+from tornado.httpclient import HTTPClientError
+
+from appbook.extension.apps import APP_NOTEBOOK
+
+EXAMPLES = Path(__file__).parents[2] / "notebooks" / "examples"
+# pytest-jupyter points the environment's data path at a temporary folder; apps need the
+# real one (Voilà's templates and the widget manager's lab extension are installed there).
+REAL_ENV_PATH = Path(sys.prefix) / "share" / "jupyter"
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture(params=["sqlite"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Apps start kernels: one backend is enough here (the data layer suite runs both)."""
+    return f"sqlite:///{tmp_path / 'appbook.db'}"
+
+
+@pytest.fixture
+def jp_env_jupyter_path() -> str:
+    """The installed share/jupyter (see REAL_ENV_PATH)."""
+    return str(REAL_ENV_PATH)
+
+
+@pytest.fixture
+def apps_server(jp_serverapp: Any) -> Any:
+    """The server with the invoices example published."""
+    engine = jp_serverapp.web_app.settings["appbook_engine"]
+    engine.publish(EXAMPLES / "invoices")
+    return jp_serverapp
+
+
+def app_kernels(serverapp: Any) -> list[str]:
+    km = serverapp.kernel_manager
+    return [k for k in km.list_kernel_ids() if getattr(km.get_kernel(k), "appbook_app", False)]
+
+
+async def run_in_kernel(serverapp: Any, kernel_id: str, code: str) -> Any:
+    """The JSON value of ``code`` evaluated in a kernel, asked from the server side (the
+    way the server itself can reach a kernel, not through the page's socket)."""
+    client = AsyncKernelClient()
+    client.load_connection_info(
+        serverapp.kernel_manager.get_kernel(kernel_id).get_connection_info()
+    )
+    outputs: list[dict[str, Any]] = []
+    client.start_channels()
+    try:
+        reply = await client.execute_interactive(
+            code, store_history=False, timeout=60, output_hook=outputs.append
+        )
+    finally:
+        client.stop_channels()
+    assert reply["content"]["status"] == "ok", reply["content"]
+    for msg in outputs:
+        if msg["msg_type"] == "execute_result":
+            return json.loads(ast.literal_eval(msg["content"]["data"]["text/plain"]))
+    raise AssertionError(f"no result from {code!r}: {outputs}")
+
+
+REQUEST = (
+    "import json, dataclasses\nfrom appbook.kernels.apprun import current_request\n"
+    "json.dumps(dataclasses.asdict(current_request()))"
+)
+
+
+async def test_index_lists_apps_with_their_pages(apps_server: Any, jp_fetch: Any) -> None:
+    response = await jp_fetch("appbook", "apps", "")
+    page = response.body.decode()
+    assert "appbook/apps/invoices'>" in page
+    assert "?page=all" in page and "?page=edit" in page
+    assert "suppliers" not in page  # no pages, no app
+
+
+async def test_unknown_app_is_404(apps_server: Any, jp_fetch: Any) -> None:
+    with pytest.raises(HTTPClientError) as err:
+        await jp_fetch("appbook", "apps", "nope")
+    assert err.value.code == 404
+
+
+async def test_unauthenticated_app_is_refused(apps_server: Any, jp_fetch: Any) -> None:
+    for parts in (("apps", ""), ("apps", "invoices")):
+        response = await jp_fetch(
+            "appbook",
+            *parts,
+            headers={"Authorization": ""},
+            raise_error=False,
+            follow_redirects=False,
+        )
+        assert response.code in (302, 401, 403), parts  # 302: to the login page (HTML pages)
+        assert "login" in response.headers.get("Location", "login")
+
+
+async def test_cold_app_runs_the_request_as_the_signed_in_user(
+    apps_server: Any, jp_fetch: Any
+) -> None:
+    response = await jp_fetch(
+        "appbook",
+        "apps",
+        "invoices",
+        params={"page": "edit", "id": "7"},
+        headers={"X-Appbook-User": "mallory"},  # a browser cannot choose who it acts as
+    )
+    page = response.body.decode()
+    assert response.code == 200 and "application/vnd.jupyter.widget-view+json" in page
+    assert "Traceback" not in page and "cannot open" not in page
+    (kernel_id,) = app_kernels(apps_server)
+    got = await run_in_kernel(apps_server, kernel_id, REQUEST)
+    engine = apps_server.web_app.settings["appbook_engine"]
+    assert got == {
+        "component": "invoices",
+        "page": "edit",
+        "params": {"id": "7"},
+        "user": engine.actor,
+    }
+
+
+async def test_preheated_kernel_serves_the_request_then_the_pool_refills(
+    apps_server: Any, jp_fetch: Any
+) -> None:
+    kernels = apps_server.web_app.settings["appbook_app_kernels"]
+    kernels.pool_size, kernels.fill_delay = 1, 0.0
+    kernels.fill(APP_NOTEBOOK)
+    await until(lambda: kernels.get_pool_size(APP_NOTEBOOK) == 1, "a preheated kernel")
+    (preheated,) = app_kernels(apps_server)
+    response = await jp_fetch("appbook", "apps", "invoices", params={"page": "all"})
+    assert (
+        response.code == 200
+        and "application/vnd.jupyter.widget-view+json" in response.body.decode()
+    )
+    assert kernels.preheated_served == 1
+    # The preheated kernel got this request (and this user) only when it was handed over.
+    engine = apps_server.web_app.settings["appbook_engine"]
+    assert await run_in_kernel(apps_server, preheated, REQUEST) == {
+        "component": "invoices",
+        "page": "all",
+        "params": {},
+        "user": engine.actor,
+    }
+    await until(lambda: kernels.get_pool_size(APP_NOTEBOOK) == 1, "the pool refilled")
+    (refilled,) = set(app_kernels(apps_server)) - {preheated}
+    await jp_fetch("appbook", "apps", "invoices", params={"page": "edit", "id": "3"})
+    assert kernels.preheated_served == 2
+    assert await run_in_kernel(apps_server, refilled, REQUEST) == {
+        "component": "invoices",
+        "page": "edit",
+        "params": {"id": "3"},
+        "user": engine.actor,
+    }
+    await kernels.close()
+
+
+async def until(check: Any, what: str, timeout: float = 90) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not check():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.2)
+
+
+async def test_page_cannot_execute_code_in_an_app_kernel(
+    apps_server: Any, jp_fetch: Any, jp_ws_fetch: Any, tmp_path: Path
+) -> None:
+    await jp_fetch("appbook", "apps", "invoices")
+    (kernel_id,) = app_kernels(apps_server)
+    marker = tmp_path / "pwned"
+    code = f"open({str(marker)!r}, 'w').write('x')"
+    refused = await send_over_socket(jp_ws_fetch, kernel_id, "execute_request", {"code": code})
+    assert refused is None  # no reply: the message never reached the kernel
+    info = await send_over_socket(jp_ws_fetch, kernel_id, "kernel_info_request", {})
+    assert info is not None and info["msg_type"] == "kernel_info_reply"
+    await asyncio.sleep(1)
+    assert not marker.exists()
+
+
+async def test_notebook_kernels_still_execute(
+    apps_server: Any, jp_fetch: Any, jp_ws_fetch: Any, tmp_path: Path
+) -> None:
+    response = await jp_fetch("api", "kernels", method="POST", body=json.dumps({"name": "python3"}))
+    kernel_id = json.loads(response.body)["id"]
+    marker = tmp_path / "ok"
+    reply = await send_over_socket(
+        jp_ws_fetch, kernel_id, "execute_request", {"code": f"open({str(marker)!r}, 'w')"}
+    )
+    assert reply is not None and reply["content"]["status"] == "ok"
+    assert marker.exists()
+
+
+async def send_over_socket(
+    jp_ws_fetch: Any, kernel_id: str, msg_type: str, content: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Send one shell message as a page would; the reply, or None if none came in 5 s."""
+    ws = await jp_ws_fetch("api", "kernels", kernel_id, "channels")
+    session = Session()
+    msg = session.msg(msg_type, content)
+    msg["channel"] = "shell"
+    if msg_type == "execute_request":
+        msg["content"] = {
+            "silent": False,
+            "store_history": False,
+            "user_expressions": {},
+            "allow_stdin": False,
+            "stop_on_error": True,
+            **content,
+        }
+    ws.write_message(json.dumps(msg, default=str))
+    try:
+        while True:
+            raw = await asyncio.wait_for(ws.read_message(), 5)
+            if raw is None:
+                return None
+            reply = json.loads(raw)
+            if reply.get("parent_header", {}).get("msg_id") == msg["header"]["msg_id"] and (
+                reply["msg_type"].endswith("_reply")
+            ):
+                return dict(reply)
+    except TimeoutError:
+        return None
+    finally:
+        ws.close()

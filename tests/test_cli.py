@@ -55,11 +55,11 @@ def test_help_does_not_import_heavy_modules() -> None:
 
 def test_publish_list_rollback(tmp_path: Path) -> None:
     out = appbook(tmp_path, "publish", str(EXAMPLES)).stdout
-    assert "published 1: invoices, suppliers" in out
+    assert "published 1: cars, invoices, managers, suppliers" in out
     assert "create table invoices" in out
     assert "nothing to do" in appbook(tmp_path, "publish", str(EXAMPLES)).stdout
     listing = appbook(tmp_path, "publications").stdout
-    assert "   1  " in listing and "invoices, suppliers" in listing
+    assert "   1  " in listing and "cars, invoices, managers, suppliers" in listing
     proc = appbook(tmp_path, "rollback", "7", check=False)
     assert proc.returncode == 1 and "error: publication 7 does not exist" in proc.stderr
 

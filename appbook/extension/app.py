@@ -144,6 +144,7 @@ class AppbookApp(ExtensionApp):
 
         # Settings of our own are merged into the server's before handlers are prepared,
         # so the apps' go straight into the server's settings.
+        assert self.serverapp is not None  # handlers are prepared by a loading server
         settings = self.serverapp.web_app.settings
         apps = setup_apps(self.serverapp, settings, self.app_pool_size)
         # The API's JSON 404 fallback comes last: it matches everything under /appbook/api/.

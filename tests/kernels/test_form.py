@@ -119,3 +119,16 @@ def test_live_form_reloads_when_untouched_and_warns_when_edited(app: Appbook) ->
         assert form.controls["amount"].value == 7  # not overwritten
     finally:
         form.close()
+
+
+def test_set_value_of_a_field_without_a_control_is_saved_with_the_form(app: Appbook) -> None:
+    form = make_form(app)  # number, title and amount only
+    form.controls["number"].input.value = "INV-5"
+    form.controls["title"].input.value = "Ink"
+    form.set_value("status", 3)
+    saved = form.save()
+    assert saved is not None and saved["status"] == 3
+    form.set_value("status", 4)  # on a loaded record: sent as a change
+    assert form.changes() == {"status": 4}
+    assert form.save() is not None and app["invoices"].get(saved["id"])["status"] == 4
+    assert form.changes() == {}  # saved: nothing pending any more

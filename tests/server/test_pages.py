@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -123,3 +124,39 @@ def test_control_kinds_match_the_widget_library() -> None:
     from appbook.kernels.ui import defaults
 
     assert set(defaults.CONTROL_KINDS) == set(CONTROL_KINDS)
+
+
+def test_grid_filter_order_and_set_actions_name_known_fields() -> None:
+    found = problems(
+        """\
+  all:
+    layout:
+      - grid:
+          filter: {or: [{numbr: {eq: x}}, {status: 1}]}
+          order_by: [-due]
+      - button: {text: Pay, action: [{set: {paid: true}}, save, back]}
+"""
+    )
+    assert any("layout[0].grid.filter.or[0].numbr: unknown field 'numbr'" in p for p in found)
+    assert any("layout[0].grid.order_by[0]: unknown field 'due'" in p for p in found)
+    assert any("layout[1].button.action[0].set.paid: unknown field 'paid'" in p for p in found)
+    assert all(":" in p.split(" ")[0] for p in found)  # file:line on each
+
+
+def test_page_order_survives_publication(app: Any) -> None:
+    app.publish_texts(
+        {
+            "invoices.component.yaml": BASE
+            + """\
+  zz_home:
+    layout: [{grid: {columns: [number]}}]
+  a_second:
+    layout: [{field: number}]
+  middle_third:
+    layout: [{field: status}]
+"""
+        }
+    )
+    app.registry.refresh(force=True)
+    pages = app.registry.get("invoices").definition.pages
+    assert list(pages) == ["zz_home", "a_second", "middle_third"]  # JSONB would sort keys

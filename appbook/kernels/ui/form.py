@@ -23,6 +23,8 @@ from .base import FieldControl
 from .live import LiveRefresh
 from .status import StatusLine
 
+_UNSEEN = object()  # a field the form never loaded: any value set for it is a change
+
 
 class RecordForm(widgets.VBox):  # type: ignore[misc]
     """The state and actions of a record form; its children are the status line only —
@@ -52,6 +54,7 @@ class RecordForm(widgets.VBox):  # type: ignore[misc]
         super().__init__(children=[widgets.HBox([self.status, self.reload_button])])
         self.add_class("appbook-form")
         self._loaded: dict[str, Any] = {}
+        self._extra: dict[str, Any] = {}
         self.on_saved: list[Callable[[dict[str, Any]], None]] = []
         for control in self.controls.values():
             control.observe(self._on_edit, "value")
@@ -65,7 +68,7 @@ class RecordForm(widgets.VBox):  # type: ignore[misc]
         """Start a new record: defaults in every control."""
         definition = self.app[self.component].definition
         self.record_id, self.version = None, None
-        self._loaded = {}
+        self._loaded, self._extra = {}, {}
         for name, control in self.controls.items():
             field = definition.fields.get(name)
             control.value = field.default if field is not None else None
@@ -92,6 +95,8 @@ class RecordForm(widgets.VBox):  # type: ignore[misc]
     def _show(self, record: Mapping[str, Any]) -> None:
         self.record_id, self.version = int(record["id"]), int(record["version"])
         self._loaded = {n: record.get(n) for n in self.controls}
+        self._loaded.update({n: record.get(n) for n in self._extra})
+        self._extra = {}
         for name, control in self.controls.items():
             control.value = record.get(name)
             control.error = ""
@@ -102,12 +107,21 @@ class RecordForm(widgets.VBox):  # type: ignore[misc]
         """What the controls hold, in engine terms."""
         return {name: control.value for name, control in self.controls.items()}
 
+    def set_value(self, name: str, value: Any) -> None:
+        """Put ``value`` into field ``name``: its control, or, for a field the page does not
+        show, a value saved with the next save (a page action such as ``set: {archived:
+        true}``)."""
+        if name in self.controls:
+            self.controls[name].value = value
+        else:
+            self._extra[name] = value
+
     def changes(self) -> dict[str, Any]:
         """Only the fields that differ from the loaded record (all of them when new)."""
-        values = self.values()
+        values = {**self.values(), **self._extra}
         if self.record_id is None:
             return {k: v for k, v in values.items() if v is not None}
-        return {k: v for k, v in values.items() if self._loaded.get(k) != v}
+        return {k: v for k, v in values.items() if self._loaded.get(k, _UNSEEN) != v}
 
     def save(self) -> dict[str, Any] | None:
         """Check, then create or update; returns the saved record or None (errors shown)."""
@@ -176,7 +190,8 @@ class RecordForm(widgets.VBox):  # type: ignore[misc]
             return
         self.changed_elsewhere = True
         self.status.show(
-            "warning", f"Not saved: {exc.message} Your changes are kept; Reload to see theirs."
+            "warning",
+            f"Not saved: {exc.message.rstrip('.')}. Your changes are kept; Reload to see theirs.",
         )
         self.reload_button.layout.display = ""
 

@@ -22,6 +22,13 @@ from .base import FieldControl
 from .form import RecordForm
 from .status import StatusLine
 
+DIALOG_CSS = """
+.appbook-backdrop { position: fixed; inset: 0; background: rgba(0, 0, 0, 0.35); z-index: 1000; }
+.appbook-dialog { position: fixed; top: 8vh; left: 50%; transform: translateX(-50%);
+  z-index: 1001; background: #fff; padding: 16px 20px; border-radius: 6px;
+  box-shadow: 0 10px 30px rgba(0, 0, 0, 0.3); max-width: 92vw; max-height: 84vh;
+  overflow: auto; }
+"""
 NOT_YET = {"run_dataflow": "dataflows", "run_workflow": "workflows", "call": "component scripts"}
 
 
@@ -166,21 +173,37 @@ class PageView(widgets.VBox):  # type: ignore[misc]
                 f"That did not work: {getattr(exc, 'message', None) or type(exc).__name__}.",
             )
 
-    def _run(self, action: Any, row: Mapping[str, Any]) -> None:
+    def _run(self, action: Any, row: Mapping[str, Any]) -> bool:
+        """Run one action or a list of them in order; False when one did not succeed (the
+        form refused to save, say), which stops the list."""
+        if isinstance(action, list):
+            return all(self._run(step, row) for step in action)
         if action == "save" and self.form is not None:
-            if self.form.save() is not None:
-                self.shell.refresh_grids()
+            form = self.form
+            if form.record_id is not None and not form.changes():
+                # Nothing to save is no reason to stop "save, then back", but what the
+                # page requires still holds (a required field left empty stops it).
+                return all([control.check() for control in form.controls.values()])
+            if form.save() is None:
+                return False
+            self.shell.refresh_pages()
         elif action == "delete" and self.form is not None:
-            if self.form.delete():
-                self.shell.refresh_grids()
-                self.shell.back()
+            if not self.form.delete():
+                return False
+            self.shell.refresh_pages()
+            self.shell.back()
         elif action == "back":
             self.shell.back()
         elif action == "close":
             self.shell.close_dialog()
         elif isinstance(action, Action):
             params = {k: self._param(v, row) for k, v in action.params.items()}
-            if action.open_page:
+            if action.set is not None:
+                if self.form is None:
+                    raise NotFound(f"page {self.name!r} has no form to set values in")
+                for name, value in action.set.items():
+                    self.form.set_value(name, self._param(value, row))
+            elif action.open_page:
                 self.shell.open_page(self.component, action.open_page, params, dialog=action.dialog)
             elif action.open:
                 self.shell.open_page(
@@ -189,6 +212,8 @@ class PageView(widgets.VBox):  # type: ignore[misc]
             else:
                 kind = next(k for k in NOT_YET if getattr(action, k))
                 self.status.show("info", f"{NOT_YET[kind].capitalize()} are not available yet.")
+                return False
+        return True
 
     def _param(self, value: Any, row: Mapping[str, Any]) -> Any:
         if not isinstance(value, str) or "." not in value:
@@ -229,14 +254,18 @@ class AppView(widgets.VBox):  # type: ignore[misc]
         self.stack: list[PageView] = []
         self.dialog: PageView | None = None
         self._on_error = on_error
-        self._dialog_box = widgets.VBox(
-            layout=widgets.Layout(display="none", border="1px solid #999", padding="12px")
-        )
+        self._dialog_box = widgets.VBox(layout=widgets.Layout(display="none"))
         self._dialog_box.add_class("appbook-dialog")
+        # The dimmed layer under a dialog: the page behind cannot be clicked while it is open.
+        self._backdrop = widgets.HTML(layout=widgets.Layout(display="none"))
+        self._backdrop.add_class("appbook-backdrop")
         self._page_box = widgets.VBox()
-        super().__init__(children=[self._page_box, self._dialog_box])
+        style = widgets.HTML(f"<style>{DIALOG_CSS}</style>", layout=widgets.Layout(margin="0"))
+        super().__init__(children=[style, self._page_box, self._backdrop, self._dialog_box])
         self.add_class("appbook-app")
-        self.open_page(component, page, params or {})
+        # The first page is the app's home: opened as a page even if declared as a dialog
+        # (a dialog needs a page under it, and there is none yet).
+        self.open_page(component, page, params or {}, home=True)
 
     @property
     def current(self) -> PageView:
@@ -244,17 +273,24 @@ class AppView(widgets.VBox):  # type: ignore[misc]
         return self.stack[-1]
 
     def open_page(
-        self, component: str, page: str, params: Mapping[str, Any], *, dialog: bool = False
+        self,
+        component: str,
+        page: str,
+        params: Mapping[str, Any],
+        *,
+        dialog: bool = False,
+        home: bool = False,
     ) -> PageView:
         """Open a page (pushed on the stack, or as the dialog)."""
         view = PageView(self, component, page, params)
-        if dialog or view.page.dialog:
+        if not home and (dialog or view.page.dialog):
             self.close_dialog()
             self.dialog = view
             close = widgets.Button(description="Close", icon="times")
             close.on_click(lambda _: self.close_dialog())
             self._dialog_box.children = [view, close]
             self._dialog_box.layout.display = ""
+            self._backdrop.layout.display = ""
         else:
             self.stack.append(view)
             self._page_box.children = [view]
@@ -277,12 +313,25 @@ class AppView(widgets.VBox):  # type: ignore[misc]
             self.dialog = None
         self._dialog_box.children = []
         self._dialog_box.layout.display = "none"
+        self._backdrop.layout.display = "none"
 
     def refresh_grids(self) -> None:
         """Reload every grid of the open pages (after a save or delete)."""
         for view in self.stack:
             for grid in view.grids:
                 grid.refresh()
+
+    def refresh_pages(self) -> None:
+        """After a save or delete: reload the grids, and the forms of pages under the top one
+        that show a record and hold no edits (a dialog that changed the record beneath it
+        must not leave that page with an old version). Live pages also follow events; this
+        covers pages shown with ``live=False``."""
+        self.refresh_grids()
+        top = self.dialog or self.current
+        for view in self.stack:
+            form = view.form
+            if view is not top and form is not None and form.record_id and not form.dirty:
+                form.reload()
 
     def log_error(self, exc: BaseException) -> None:
         """Report an unexpected error to the maker (log), never to the viewer."""

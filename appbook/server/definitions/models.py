@@ -147,6 +147,23 @@ class ComponentDef(_Strict):
             for name, f in fields.items()
         ]
 
+    @field_validator("pages", mode="before")
+    @classmethod
+    def _pages_from_list(cls, value: Any) -> Any:
+        # Pages too: the first page is the app's home page, and the index lists them in order.
+        if isinstance(value, list) and all(isinstance(v, dict) and "name" in v for v in value):
+            return {v["name"]: {k: x for k, x in v.items() if k != "name"} for v in value}
+        return value
+
+    @field_serializer("pages")
+    def _pages_as_list(self, pages: dict[str, PageDef] | None) -> Any:
+        if pages is None:
+            return None
+        return [
+            {"name": name, **p.model_dump(mode="json", exclude_defaults=True, exclude_none=True)}
+            for name, p in pages.items()
+        ]
+
     def stored_fields(self) -> dict[str, FieldDef]:
         """Fields that have a column, in definition order."""
         return {k: f for k, f in self.fields.items() if f.stored}

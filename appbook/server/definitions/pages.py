@@ -19,8 +19,15 @@ pages:
           direction: horizontal
           children:
             - button: {text: Save, action: save}
+            - button: {text: Save and close, action: [save, back]}
+            - button: {text: Mark paid, action: [{set: {status: 3}}, save, back]}
             - button: {text: Back, action: back}
 ```
+
+An action is one of ``save``, ``delete``, ``back``, ``close``, or a mapping with one of
+``open_page``, ``open``, ``set`` (put values into the page's form), ``run_dataflow``,
+``run_workflow``, ``call``; or a list of those, run in order until one fails (a save that
+the engine refuses stops the list, so "save then close" never closes over lost input).
 
 Each layout node has exactly one kind key (``field``, ``grid``, ``button``, ``panel``,
 ``tabs``, ``label``, ``html``, ``link``, ``image``) plus the common properties. Shapes are
@@ -43,6 +50,9 @@ CONTROL_KINDS = (
 )  # fmt: skip
 NODE_KINDS = ("field", "grid", "button", "panel", "tabs", "label", "html", "link", "image")
 SIMPLE_ACTIONS = ("save", "delete", "back", "close")
+ACTION_KINDS = ("open_page", "open", "set", "run_dataflow", "run_workflow", "call")
+SYSTEM_COLUMNS = ("id", "created_at", "updated_at", "created_by", "updated_by", "version")
+WHERE_OPERATORS = ("and", "or", "not")
 PARAM_SOURCES = ("row.", "record.", "params.")
 
 
@@ -58,6 +68,9 @@ class Action(_Model):
     run_dataflow: StrictStr | None = None
     run_workflow: StrictStr | None = None
     call: StrictStr | None = Field(None, description="A function of the component's script.")
+    set: dict[StrictStr, Any] | None = Field(
+        None, description="Field -> value to put into the page's form (then e.g. save)."
+    )
     params: dict[StrictStr, Any] = Field(
         default_factory=dict, description="row.x, record.x, params.x or literals."
     )
@@ -65,15 +78,11 @@ class Action(_Model):
 
     @model_validator(mode="after")
     def _one_kind(self) -> Action:
-        kinds = [
-            k
-            for k in ("open_page", "open", "run_dataflow", "run_workflow", "call")
-            if getattr(self, k)
-        ]
+        kinds = [k for k in ACTION_KINDS if getattr(self, k)]
         if len(kinds) != 1:
             raise ValueError(
-                "an action has exactly one of open_page, open, run_dataflow, run_workflow, call "
-                f"(or is one of {', '.join(SIMPLE_ACTIONS)})"
+                f"an action has exactly one of {', '.join(ACTION_KINDS)} "
+                f"(or is one of {', '.join(SIMPLE_ACTIONS)}, or a list of actions)"
             )
         return self
 
@@ -85,7 +94,8 @@ class OpenOther(_Model):
     page: StrictStr
 
 
-ActionSpec = Literal["save", "delete", "back", "close"] | Action
+SingleAction = Literal["save", "delete", "back", "close"] | Action
+ActionSpec = SingleAction | list[SingleAction]
 
 
 class GridSpec(_Model):
@@ -200,21 +210,22 @@ def _node(
                 f"unknown control {node.control!r} (controls: {', '.join(CONTROL_KINDS)})",
             )
     if node.grid is not None:
+        known = (*fields, *SYSTEM_COLUMNS)
         for j, column in enumerate(node.grid.columns or []):
-            if column not in fields and column not in (
-                "id",
-                "created_at",
-                "updated_at",
-                "created_by",
-                "updated_by",
-            ):
+            if column not in known:
                 yield [*path, "grid", "columns", j], f"unknown field {column!r}"
+        for j, key in enumerate(node.grid.order_by or []):
+            if key.lstrip("-") not in known:
+                yield [*path, "grid", "order_by", j], f"unknown field {key.lstrip('-')!r}"
+        for where_path, name in _where_fields(node.grid.filter or {}):
+            if name not in known:
+                yield [*path, "grid", "filter", *where_path], f"unknown field {name!r}"
         if node.grid.on_row_click is not None:
             yield from _action(
-                [*path, "grid", "on_row_click"], node.grid.on_row_click, pages, comps
+                [*path, "grid", "on_row_click"], node.grid.on_row_click, pages, comps, fields
             )
     if node.button is not None:
-        yield from _action([*path, "button", "action"], node.button.action, pages, comps)
+        yield from _action([*path, "button", "action"], node.button.action, pages, comps, fields)
     if node.panel is not None:
         for j, child in enumerate(node.panel.children):
             yield from _node([*path, "panel", "children", j], child, fields, pages, comps)
@@ -223,11 +234,38 @@ def _node(
             yield from _node([*path, "tabs", tab, j], child, fields, pages, comps)
 
 
-def _action(
-    path: list[str | int], action: Any, pages: Mapping[str, PageDef], comps: Mapping[str, Any]
+def _where_fields(
+    where: Any, path: tuple[str | int, ...] = ()
 ) -> Iterator[tuple[list[str | int], str]]:
+    """(path, field name) of every field a static filter names (through and/or/not)."""
+    if not isinstance(where, Mapping):
+        return
+    for key, value in where.items():
+        if key in ("and", "or") and isinstance(value, list):
+            for i, part in enumerate(value):
+                yield from _where_fields(part, (*path, key, i))
+        elif key == "not":
+            yield from _where_fields(value, (*path, key))
+        else:
+            yield [*path, key], str(key)
+
+
+def _action(
+    path: list[str | int],
+    action: Any,
+    pages: Mapping[str, PageDef],
+    comps: Mapping[str, Any],
+    fields: Mapping[str, Any] | None = None,
+) -> Iterator[tuple[list[str | int], str]]:
+    if isinstance(action, list):
+        for i, step in enumerate(action):
+            yield from _action([*path, i], step, pages, comps, fields)
+        return
     if not isinstance(action, Action):
         return
+    for name in (action.set or {}) if fields is not None else ():
+        if fields is not None and name not in fields:
+            yield [*path, "set", name], f"unknown field {name!r} (fields: {', '.join(fields)})"
     if action.open_page is not None and action.open_page not in pages:
         yield (
             [*path, "open_page"],

@@ -1,0 +1,320 @@
+"""Reference app 2, the car dealership, driven through its pages as a user would.
+
+Each test publishes ``notebooks/examples/car_dealership`` on SQLite and PostgreSQL, opens the
+cars app, types into controls, clicks the page's own buttons and checks both what the pages
+show and what the database holds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as widgets
+import pytest
+
+from appbook.kernels.ui.page import AppView, PageView, show
+from appbook.server.engine import Appbook
+
+EXAMPLES = Path(__file__).parent.parent.parent / "notebooks" / "examples"
+DEALERSHIP = EXAMPLES / "car_dealership"
+
+VIN_1 = "1HGCM82633A004352"
+VIN_2 = "WVWZZZ1JZXW000001"
+VIN_3 = "VF1RFB00012345678"
+VIN_4 = "ZFA31200000765432"
+
+
+@pytest.fixture
+def dealership(app: Appbook) -> Appbook:
+    """The engine with the car dealership published."""
+    app.publish(DEALERSHIP)
+    return app
+
+
+@pytest.fixture
+def view(dealership: Appbook) -> Iterator[AppView]:
+    """The cars app on its first page, as ``/appbook/apps/cars`` opens it."""
+    shell = show("cars", "lot", app=dealership, live=False)
+    yield shell
+    shell.close()
+
+
+def buttons(widget: widgets.Widget) -> Iterator[widgets.Button]:
+    """Every button under ``widget``, depth first."""
+    if isinstance(widget, widgets.Button):
+        yield widget
+    for child in getattr(widget, "children", ()):
+        yield from buttons(child)
+
+
+def click(page: PageView, text: str) -> None:
+    """Click the page's button labelled ``text`` (exactly one must exist)."""
+    found = [b for b in buttons(page) if b.description == text]
+    assert len(found) == 1, f"{page.name}: {len(found)} buttons {text!r}"
+    found[0].click()
+
+
+def type_into(page: PageView, **values: Any) -> None:
+    """Set the inputs of the page's controls as a user would (text for text inputs)."""
+    for name, value in values.items():
+        page.controls[name].input.value = value
+
+
+def dialog_shown(view: AppView) -> bool:
+    """Whether the shell shows a dialog (its dialog layer is the shell's last child)."""
+    layer = view.children[-1]
+    return (
+        view.dialog is not None and view.dialog in layer.children and layer.layout.display != "none"
+    )
+
+
+def close_dialog(view: AppView) -> None:
+    """Click the Close button the shell puts under every dialog."""
+    [close] = [b for b in buttons(view.children[-1]) if b.description == "Close"]
+    close.click()
+
+
+def grid_vins(page: PageView) -> list[str]:
+    """The VINs the page's only grid shows."""
+    assert len(page.grids) == 1
+    return [row["vin"] for row in page.grids[0].rows]
+
+
+def new_car(app: Appbook, vin: str, brand: str, model: str, **more: Any) -> dict[str, Any]:
+    """A car stored directly (the data a grid starts from)."""
+    values = {"vin": vin, "brand": brand, "model": model, "year": 2020, "price": 15000.0}
+    return app["cars"].create({**values, **more})
+
+
+@pytest.fixture
+def anna(dealership: Appbook) -> dict[str, Any]:
+    """A transaction specialist."""
+    return dealership["managers"].create({"name": "Anna Martin", "email": "anna@cars.example"})
+
+
+def test_the_examples_publish_together(app: Appbook) -> None:
+    # `make run` publishes notebooks/examples as one directory: no component name clashes.
+    app.publish(EXAMPLES)
+    names = set(app.components())
+    assert {"cars", "managers", "invoices", "suppliers"} <= names
+    cars = app["cars"].definition
+    assert cars.fields["manager"].to == "managers"
+    assert next(iter(cars.pages or {})) == "lot"  # the page an app address opens
+
+
+def test_main_page_lists_only_cars_without_a_manager_and_not_archived(
+    dealership: Appbook, anna: dict[str, Any], view: AppView
+) -> None:
+    new_car(dealership, VIN_1, "Honda", "Accord")
+    new_car(dealership, VIN_2, "Volkswagen", "Golf", manager=anna["id"])
+    new_car(dealership, VIN_3, "Renault", "Clio", archived=True)
+    new_car(dealership, VIN_4, "Fiat", "Panda")
+    page = view.current
+    page.grids[0].refresh()
+    assert page.name == "lot" and page.form is None
+    assert page.grids[0].columns == ["vin", "brand", "model", "year", "colour", "price"]
+    assert grid_vins(page) == [VIN_4, VIN_1]  # ordered by brand: Fiat, Honda
+    # The user's own filters narrow the static filter, never widen it.
+    assert page.grids[0].set_filter("brand", "Volkswagen") is True
+    assert grid_vins(page) == []
+    page.grids[0].clear_filters()
+    assert grid_vins(page) == [VIN_4, VIN_1]
+    # "All cars" shows the whole fleet, with its manager and archived flag.
+    click(page, "All cars")
+    fleet = view.current
+    assert fleet.name == "fleet"
+    assert sorted(grid_vins(fleet)) == sorted([VIN_1, VIN_2, VIN_3, VIN_4])
+    click(fleet, "Back")
+    assert view.current is page
+
+
+def test_add_a_new_car(dealership: Appbook, view: AppView) -> None:
+    click(view.current, "Add a new car")
+    add = view.current
+    assert add.name == "add_car" and add.form is not None and add.form.record_id is None
+    assert "archived" not in add.controls and "manager" not in add.controls
+    type_into(
+        add, vin=VIN_1, brand="Honda", model="Accord", year="2019", colour="silver", price="18500"
+    )
+    click(add, "Save")
+    assert add.form.status.text == "Saved."
+    [car] = dealership["cars"].query(where={"vin": VIN_1})
+    assert (car["brand"], car["model"], car["year"], car["colour"]) == (
+        "Honda",
+        "Accord",
+        2019,
+        "silver",
+    )
+    assert car["price"] == 18500.0
+    assert car["archived"] is False and car["manager"] is None  # the default, no manager
+    assert add.form.record_id == car["id"]
+    click(add, "Back")
+    assert view.current.name == "lot"
+    assert grid_vins(view.current) == [VIN_1]  # refreshed on the way back
+
+
+def test_appoint_a_manager_then_enter_into_a_contract(
+    dealership: Appbook, anna: dict[str, Any], view: AppView
+) -> None:
+    car = new_car(dealership, VIN_1, "Honda", "Accord")
+    other = new_car(dealership, VIN_4, "Fiat", "Panda")
+    main = view.current
+    main.grids[0].refresh()
+    assert grid_vins(main) == [VIN_4, VIN_1]
+
+    main.grids[0].click_row(1)
+    page = view.current
+    assert page.name == "view_car" and page.params == {"id": car["id"]}
+    assert page.controls["vin"].value == VIN_1 and page.controls["manager"].value is None
+    assert page.controls["manager"].disabled and page.controls["archived"].disabled
+
+    # Appoint a manager: a dialog over the car page (the page stays underneath).
+    click(page, "Appoint a manager")
+    dialog = view.dialog
+    assert dialog is not None and dialog.name == "appoint" and view.current is page
+    assert dialog_shown(view)
+    assert dialog.form is not None and dialog.form.record_id == car["id"]
+    assert dialog.controls["vin"].value == VIN_1 and dialog.controls["vin"].disabled
+    picker = dialog.controls["manager"]
+    assert ("Anna Martin", anna["id"]) in picker.input.options
+    click(dialog, "Save")  # no manager picked: refused, nothing written
+    assert picker.error == "is required"
+    assert dealership["cars"].get(car["id"])["version"] == car["version"]
+    assert view.dialog is dialog  # the refused save stopped [save, close]: still open
+    picker.input.value = anna["id"]
+    click(dialog, "Save")  # saves, then closes the dialog
+    stored = dealership["cars"].get(car["id"])
+    assert stored["manager"] == anna["id"] and stored["version"] == car["version"] + 1
+    assert dealership["cars"].get(other["id"])["manager"] is None
+    assert view.dialog is None and not view.children[-1].children
+    assert view.children[-1].layout.display == "none"
+    assert view.current is page
+    assert page.controls["manager"].value == anna["id"]  # the page under it was reloaded
+    # The static filter now leaves the appointed car out of the main grid.
+    assert grid_vins(main) == [VIN_4]
+
+    # Enter into a contract: a page that archives the car, then back.
+    click(page, "Enter into a contract")
+    contract = view.current
+    assert contract.name == "contract" and contract.form is not None
+    assert contract.controls["manager"].value == anna["id"]  # loaded fresh from the database
+    assert "archived" not in contract.controls  # signing sets it: [{set: {archived: true}}, ...]
+    click(contract, "Sign the contract")  # the contract number and date are required here
+    assert contract.controls["contract_number"].error == "is required"
+    assert contract.controls["sold_on"].error == "is required"
+    assert view.current is contract  # the refused save stopped the list before "back"
+    assert dealership["cars"].get(car["id"])["archived"] is False
+    type_into(contract, contract_number="C-2026-0001", sold_on=dt.date(2026, 3, 2))
+    click(contract, "Sign the contract")
+    signed = dealership["cars"].get(car["id"])
+    assert signed["archived"] is True
+    assert (signed["contract_number"], signed["sold_on"]) == ("C-2026-0001", dt.date(2026, 3, 2))
+    assert signed["manager"] == anna["id"]
+    assert view.current is page  # signed, then back
+    click(page, "Back")
+    assert view.current is main and grid_vins(main) == [VIN_4]
+    assert dealership["cars"].count(where={"archived": True}) == 1
+
+
+def test_validation_errors_show_under_the_controls_and_write_nothing(
+    dealership: Appbook, view: AppView
+) -> None:
+    new_car(dealership, VIN_1, "Honda", "Accord")
+    click(view.current, "Add a new car")
+    add = view.current
+    assert add.form is not None
+    # Year out of range: the engine's own rule, shown under the year at once and on Save.
+    type_into(add, vin=VIN_2, brand="Volkswagen", model="Golf", year="1890", price="9000")
+    assert add.controls["year"].error == "must be at least 1950"
+    click(add, "Save")
+    assert add.controls["year"].error == "must be at least 1950"
+    assert add.form.status.text.startswith("Some values need attention")
+    type_into(add, year="2041")
+    click(add, "Save")
+    assert add.controls["year"].error == "must be at most 2035"
+    assert dealership["cars"].count() == 1
+    # A malformed VIN and a negative price.
+    type_into(add, year="2018", vin="1HGCM82633A00435O", price="-1")
+    click(add, "Save")
+    assert add.controls["vin"].error.startswith("does not match the pattern")
+    assert add.controls["price"].error == "must be at least 0"
+    type_into(add, vin="SHORT")
+    assert add.controls["vin"].error == "must be at least 17 characters"
+    assert dealership["cars"].count() == 1
+    # A VIN already in the fleet: the engine refuses it, the message goes under the VIN.
+    type_into(add, vin=VIN_1, price="9000")
+    click(add, "Save")
+    assert "already used by another record" in add.controls["vin"].error
+    assert add.controls["year"].error == "" and add.controls["price"].error == ""
+    assert add.form.record_id is None
+    [only] = dealership["cars"].query()
+    assert (only["vin"], only["brand"]) == (VIN_1, "Honda")
+    # Fixed, it saves.
+    type_into(add, vin=VIN_2)
+    click(add, "Save")
+    assert add.controls["vin"].error == "" and dealership["cars"].count() == 2
+
+
+def test_managers_pages(dealership: Appbook, view: AppView) -> None:
+    click(view.current, "Managers")
+    grid_page = view.current
+    assert (grid_page.component, grid_page.name) == ("managers", "all")
+    assert grid_page.grids[0].rows == []
+    click(grid_page, "Add a manager")
+    edit = view.current
+    assert edit.component == "managers" and edit.name == "edit"
+    type_into(edit, name="Bruno Petit", email="not an email", phone="+33 1 23 45 67 89")
+    click(edit, "Save")
+    assert "not a valid email address" in edit.controls["email"].error
+    assert dealership["managers"].count() == 0
+    type_into(edit, email="bruno@cars.example")
+    click(edit, "Save")
+    [bruno] = dealership["managers"].query()
+    assert (bruno["name"], bruno["phone"]) == ("Bruno Petit", "+33 1 23 45 67 89")
+    click(edit, "Back")
+    assert view.current is grid_page
+    assert [r["name"] for r in grid_page.grids[0].rows] == ["Bruno Petit"]
+    grid_page.grids[0].click_row(0)
+    assert view.current.name == "edit" and view.current.controls["email"].value == (
+        "bruno@cars.example"
+    )
+    click(view.current, "Back")
+    click(grid_page, "Back")  # back into the cars app
+    assert (view.current.component, view.current.name) == ("cars", "lot")
+    # The new manager is offered when appointing one.
+    car = new_car(dealership, VIN_1, "Honda", "Accord")
+    page = view.open_page("cars", "view_car", {"id": car["id"]})
+    click(page, "Appoint a manager")
+    assert view.dialog is not None
+    assert ("Bruno Petit", bruno["id"]) in view.dialog.controls["manager"].input.options
+
+
+def test_served_app_is_live_the_car_page_follows_the_dialog(
+    dealership: Appbook, anna: dict[str, Any]
+) -> None:
+    # Served apps run live: the car page under the dialog reloads itself once the dialog
+    # saved, so editing the car next does not run into a stale version.
+    car = new_car(dealership, VIN_1, "Honda", "Accord")
+    shell = show("cars", "view_car", app=dealership, id=car["id"])
+    try:
+        page = shell.current
+        click(page, "Appoint a manager")
+        assert shell.dialog is not None
+        shell.dialog.controls["manager"].input.value = anna["id"]
+        click(shell.dialog, "Save")
+        assert shell.dialog is None
+        deadline = time.monotonic() + 5
+        while page.controls["manager"].value != anna["id"] and time.monotonic() < deadline:
+            time.sleep(0.05)  # polling the page's state against a deadline
+        assert page.controls["manager"].value == anna["id"]
+        type_into(page, notes="Winter tyres included.")
+        click(page, "Save")
+        assert page.form is not None and page.form.status.text == "Saved."
+        stored = dealership["cars"].get(car["id"])
+        assert (stored["manager"], stored["notes"]) == (anna["id"], "Winter tyres included.")
+    finally:
+        shell.close()

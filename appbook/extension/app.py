@@ -51,8 +51,10 @@ class AppbookApp(ExtensionApp):
     # `appbook serve` is JupyterLab with Appbook: makers work in the lab.
     # Voilà's own extension serves any notebook under the root and files without
     # authentication; apps need only part of it, which Appbook registers (apps/assets.py).
+    # App users (AppbookAuthorizer.app_users) reach their apps and nothing else.
     serverapp_config = {
-        "jpserver_extensions": {"jupyterlab": True, "voila.server_extension": False}
+        "jpserver_extensions": {"jupyterlab": True, "voila.server_extension": False},
+        "authorizer_class": "appbook.extension.authz.AppbookAuthorizer",
     }
 
     home = Unicode(help=EngineConfig.class_traits()["home"].help).tag(config=True)

@@ -205,10 +205,14 @@ async def test_notebook_kernels_still_execute(
 
 
 async def send_over_socket(
-    jp_ws_fetch: Any, kernel_id: str, msg_type: str, content: dict[str, Any]
+    jp_ws_fetch: Any,
+    kernel_id: str,
+    msg_type: str,
+    content: dict[str, Any],
+    headers: dict[str, str] | None = None,
 ) -> dict[str, Any] | None:
     """Send one shell message as a page would; the reply, or None if none came in 5 s."""
-    ws = await jp_ws_fetch("api", "kernels", kernel_id, "channels")
+    ws = await jp_ws_fetch("api", "kernels", kernel_id, "channels", headers=headers)
     session = Session()
     msg = session.msg(msg_type, content)
     msg["channel"] = "shell"

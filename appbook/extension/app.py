@@ -20,7 +20,7 @@ from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
 from tornado.ioloop import IOLoop
-from traitlets import Bool, Int, Unicode, default
+from traitlets import Bool, Float, Int, Unicode, default
 
 from ..server.config import EngineConfig
 from ..server.engine import Appbook
@@ -85,6 +85,16 @@ class AppbookApp(ExtensionApp):
     @default("app_pool_size")
     def _default_app_pool_size(self) -> int:
         return int(os.environ.get("APPBOOK_APP_POOL_SIZE") or 2)
+
+    app_kernel_idle = Float(
+        help="Seconds an app kernel may stay without a connected page before it is shut "
+        "down (a closed tab normally stops it at once; this catches crashed browsers and lost "
+        "networks). 0: never. Default: $APPBOOK_APP_KERNEL_IDLE, else 120.",
+    ).tag(config=True)
+
+    @default("app_kernel_idle")
+    def _default_app_kernel_idle(self) -> float:
+        return float(os.environ.get("APPBOOK_APP_KERNEL_IDLE") or 120)
 
     wait_threads = Int(
         help="Threads for calls that mostly wait: long-polls and WebSockets waiting for events, "
@@ -151,9 +161,10 @@ class AppbookApp(ExtensionApp):
         apps = setup_apps(self.serverapp, settings, self.app_pool_size)
         # The API's JSON 404 fallback comes last: it matches everything under /appbook/api/.
         self.handlers.extend([*routes, *apps, *fallback])
+        kernels = settings["appbook_app_kernels"]
         if self.app_pool_size:
-            kernels = settings["appbook_app_kernels"]
             IOLoop.current().add_callback(kernels.fill, APP_NOTEBOOK)
+        IOLoop.current().add_callback(kernels.start_culler, self.app_kernel_idle)
 
     async def stop_extension(self) -> None:
         """Close the engine (event bus threads, database pool) and the thread pool."""

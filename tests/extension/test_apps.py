@@ -240,3 +240,21 @@ async def send_over_socket(
         return None
     finally:
         ws.close()
+
+
+async def test_idle_app_kernels_are_shut_down_but_not_connected_ones_or_notebooks(
+    apps_server: Any, jp_fetch: Any, jp_ws_fetch: Any
+) -> None:
+    kernels = apps_server.web_app.settings["appbook_app_kernels"]
+    response = await jp_fetch("api", "kernels", method="POST", body=json.dumps({"name": "python3"}))
+    notebook_kernel = json.loads(response.body)["id"]
+    await jp_fetch("appbook", "apps", "invoices")
+    (open_page,) = app_kernels(apps_server)
+    ws = await jp_ws_fetch("api", "kernels", open_page, "channels")  # a page still open
+    await jp_fetch("appbook", "apps", "invoices", params={"page": "edit"})
+    (closed_page,) = set(app_kernels(apps_server)) - {open_page}  # its tab is gone
+    assert await kernels.cull(3600) == []  # not idle long enough
+    assert await kernels.cull(0) == [closed_page]
+    assert app_kernels(apps_server) == [open_page]
+    assert notebook_kernel in apps_server.kernel_manager.list_kernel_ids()
+    ws.close()

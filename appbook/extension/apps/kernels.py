@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from datetime import UTC, datetime
 from typing import Any
 
 from jupyter_core.utils import ensure_async
@@ -46,6 +47,7 @@ class AppKernels:
         self.fill_delay = fill_delay
         self.notebook_data: dict[str, dict[str, Any]] = {}
         self._pools: dict[str, list[asyncio.Task[dict[str, Any]]]] = {}
+        self._culler: asyncio.Future[None] | None = None
         self.preheated_served = 0
         """Requests answered by a preheated kernel (for tests and logs)."""
 
@@ -136,8 +138,51 @@ class AppKernels:
         )
         return {"task": task, "renderer": renderer, "kernel_id": kernel_id}
 
+    # -- culling ----------------------------------------------------------------------
+    def start_culler(self, idle_seconds: float) -> None:
+        """Shut down app kernels that no page has been connected to for ``idle_seconds``.
+
+        A closing tab asks Voilà to stop its kernel, but a crashed browser, a lost network
+        or a killed tab never asks; jupyter_server's own culler is server-wide and would
+        also stop JupyterLab kernels. Pool kernels wait for a page and are never culled.
+        """
+        if idle_seconds > 0 and self._culler is None:
+            self._culler = asyncio.ensure_future(self._cull_forever(idle_seconds))
+
+    async def _cull_forever(self, idle_seconds: float) -> None:
+        while True:
+            await asyncio.sleep(max(idle_seconds / 4, 0.5))
+            try:
+                await self.cull(idle_seconds)
+            except Exception:  # keep culling; the next round retries
+                self._serverapp.log.exception("culling app kernels failed")
+
+    async def cull(self, idle_seconds: float) -> list[str]:
+        """Shut down idle, disconnected app kernels now; their ids."""
+        km = self._km
+        waiting = {
+            t.result()["kernel_id"] for pool in self._pools.values() for t in pool if _ready(t)
+        }
+        now = datetime.now(UTC)
+        culled = []
+        for kernel_id in list(km.list_kernel_ids()):
+            kernel = km.get_kernel(kernel_id)
+            if not getattr(kernel, "appbook_app", False) or kernel_id in waiting:
+                continue
+            if km._kernel_connections.get(kernel_id, 0) > 0:
+                continue
+            last = getattr(kernel, "last_activity", None) or now
+            if (now - last).total_seconds() >= idle_seconds:
+                self._serverapp.log.info("Appbook: shutting down idle app kernel %s", kernel_id)
+                await ensure_async(km.shutdown_kernel(kernel_id))
+                culled.append(kernel_id)
+        return culled
+
     async def close(self) -> None:
-        """Stop filling and shut down the kernels still waiting in the pool."""
+        """Stop filling and culling; shut down the kernels still waiting in the pool."""
+        if self._culler is not None:
+            self._culler.cancel()
+            self._culler = None
         for pool in self._pools.values():
             for task in pool:
                 if not task.done():

@@ -38,6 +38,7 @@ from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
+from ipywidgets.widgets.widget_string import HTMLStyle
 from traitlets import Bool, Int, List, TraitError, Unicode, default, observe, validate
 
 from ...server.bulk import iter_export
@@ -425,14 +426,21 @@ class DataGrid(widgets.VBox):  # type: ignore[misc]
         """A pool of ``page_size`` rows, each an "Open" button and one HTML of its cells."""
         self._cells: list[widgets.HTML] = []
         rows = []
+        # Every widget brings a Layout and a Style model, each synced to the browser when the
+        # page opens: shared ones take a page of 25 rows from about 180 models to 60 (the
+        # first paint of an app waits for all of them). Row layouts differ (shown/hidden).
+        cell_layout, opener_layout = widgets.Layout(margin="0", flex="0 0 auto"), _fixed(GUTTER)
+        cell_style, opener_style = HTMLStyle(), widgets.ButtonStyle()
+        row_layout = widgets.Layout(align_items="center")
         for i in range(self.page_size):
-            cells = widgets.HTML(layout=widgets.Layout(margin="0", flex="0 0 auto"))
-            opener = widgets.Button(description="Open", layout=_fixed(GUTTER))
+            cells = widgets.HTML(layout=cell_layout, style=cell_style)
+            opener = widgets.Button(description="Open", layout=opener_layout, style=opener_style)
             opener.on_click(
                 lambda _, i=i: self._run_safely("row action", partial(self.click_row, i))
             )
-            hidden = widgets.Layout(display="none", align_items="center")
-            rows.append(widgets.HBox([opener, cells], layout=hidden))
+            row = widgets.HBox([opener, cells], layout=row_layout)
+            row.add_class(HIDDEN)  # shown by _render when it holds a record
+            rows.append(row)
             self._cells.append(cells)
         old = self.body.children
         self.body.children = rows
@@ -447,7 +455,7 @@ class DataGrid(widgets.VBox):  # type: ignore[misc]
         ]
         for i, (row, cells) in enumerate(zip(self.body.children, self._cells, strict=True)):
             if i >= len(self._records):
-                row.layout.display = "none"
+                row.add_class(HIDDEN)
                 continue
             record = self._records[i]
             parts = []
@@ -456,7 +464,7 @@ class DataGrid(widgets.VBox):  # type: ignore[misc]
                 label = labels.get(value) if value is not None else None
                 parts.append(cell_html(field, value, name, width, label))
             cells.value = f'<div class="abg-row">{"".join(parts)}</div>'
-            row.layout.display = ""
+            row.remove_class(HIDDEN)
         first = self.page * self.page_size + 1
         last = first + len(self._records) - 1
         shown_rows = f"rows {first}\u2013{last}" if self._records else "no rows"
@@ -555,6 +563,9 @@ class DataGrid(widgets.VBox):  # type: ignore[misc]
                 self._show_errors()
                 return
             self._watcher = LiveRefresh(subscription, lambda _events: self.refresh())
+
+
+HIDDEN = "abg-hidden"  # rows without a record (see grid_css)
 
 
 def _fixed(width: int, **more: str) -> widgets.Layout:

@@ -354,6 +354,7 @@ def grid_css(scope: str, widths: Mapping[str, int]) -> str:
     """
     rules = [
         f".{scope} .abg-row{{display:flex}}",
+        f".{scope} .abg-hidden{{display:none}}",
         f".{scope} .abg-cell{{box-sizing:border-box;flex:0 0 auto;margin:0 {MARGIN}px;"
         "white-space:nowrap;overflow:hidden;text-overflow:ellipsis}",
         f".{scope} .abg-num{{text-align:right}}",

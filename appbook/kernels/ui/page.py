@@ -183,7 +183,8 @@ class PageView(widgets.VBox):  # type: ignore[misc]
             if form.record_id is not None and not form.changes():
                 # Nothing to save is no reason to stop "save, then back", but what the
                 # page requires still holds (a required field left empty stops it).
-                return all([control.check() for control in form.controls.values()])
+                checked = [control.check() for control in form.controls.values()]  # all show
+                return all(checked)
             if form.save() is None:
                 return False
             self.shell.refresh_pages()

@@ -345,7 +345,13 @@ class RecordStore:
         selected: list[Any] = list(groups)
         for label, spec in metrics.items():
             selected.append(_metric(comp, label, spec).label(label))
-        stmt = sa.select(*selected).where(compile_where(table, defn, where)).group_by(*groups)
+        # select_from: count(*) alone names no column, and without it the query has no FROM.
+        stmt = (
+            sa.select(*selected)
+            .select_from(table)
+            .where(compile_where(table, defn, where))
+            .group_by(*groups)
+        )
         if order_by:
             labels = {c.name for c in groups} | set(metrics)
             terms = []

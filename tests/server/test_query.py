@@ -177,6 +177,8 @@ def test_aggregate(items: Any) -> None:
     assert by_status[0]["n"] == 2 and by_status[0]["total"] == 22.0 and by_status[0]["top"] == 30
     assert by_status[1]["avg"] == pytest.approx((99.5 + 12.0) / 2)
     assert items.aggregate(metrics={"n": "count(qty)"}) == [{"n": 4}]
+    assert items.aggregate(metrics={"n": "count"}) == [{"n": 5}]  # every record, no group
+    assert items.aggregate() == [{"count": 5}]
     ordered = items.aggregate(["status"], {"n": "count"}, order_by=["-n", "status"])
     assert [r["status"] for r in ordered] == [0, 1, 2]
     with pytest.raises(QueryError, match="sum needs a number field"):

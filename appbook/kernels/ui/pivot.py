@@ -144,10 +144,6 @@ class PivotGrid(widgets.VBox):  # type: ignore[misc]
         super().close()
 
     def _aggregate(self, *group_by: str) -> list[dict[str, Any]]:
-        if not group_by and self.metric == "count":
-            # RecordStore.aggregate's SELECT count(*) has no FROM without groups or a where
-            # (it answers 1), so the grand count comes from count().
-            return [{METRIC: self.handle.count(self.where)}]
         found = self.handle.aggregate(list(group_by), {METRIC: self.metric}, where=self.where)
         return [{**r, METRIC: plain(r[METRIC])} for r in found]
 

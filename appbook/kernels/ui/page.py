@@ -48,6 +48,7 @@ class PageView(widgets.VBox):  # type: ignore[misc]
         self.page: PageDef = pages[name]
         self.controls: dict[str, FieldControl] = {}
         self.grids: list[Any] = []
+        self.views: list[Any] = []
         self.status = StatusLine()
         body = [self._node(node) for node in self.page.layout]
         self.form = (
@@ -111,6 +112,90 @@ class PageView(widgets.VBox):  # type: ignore[misc]
         )
         self.grids.append(grid)
         return grid
+
+    def _build_chart(self, node: Node) -> widgets.Widget:
+        from .chart import Chart
+
+        spec = node.chart
+        assert spec is not None
+        return self._view(
+            Chart(
+                self.shell.app,
+                self.component,
+                spec.x,
+                spec.y,
+                kind=spec.kind,
+                aggregate=spec.aggregate,
+                where=spec.filter,
+                order_by=spec.order_by,
+                limit=spec.limit,
+                title=node.title,
+                live=self.shell.live and spec.live,
+            )
+        )
+
+    def _build_pivot(self, node: Node) -> widgets.Widget:
+        from .pivot import PivotGrid
+
+        spec = node.pivot
+        assert spec is not None
+        return self._view(
+            PivotGrid(
+                self.shell.app,
+                self.component,
+                spec.rows,
+                spec.columns,
+                aggregate=spec.aggregate,
+                value=spec.value,
+                where=spec.filter,
+                live=self.shell.live and spec.live,
+            )
+        )
+
+    def _build_list_view(self, node: Node) -> widgets.Widget:
+        from .listview import ListView
+
+        spec = node.list_view
+        assert spec is not None
+        action = spec.on_select
+        return self._view(
+            ListView(
+                self.shell.app,
+                self.component,
+                spec.title,
+                spec.subtitle,
+                where=spec.filter,
+                order_by=spec.order_by,
+                page_size=spec.page_size,
+                on_select=(lambda record: self.run(action, row=record)) if action else None,
+                live=self.shell.live and spec.live,
+            )
+        )
+
+    def _build_tree(self, node: Node) -> widgets.Widget:
+        from .tree import TreeView
+
+        spec = node.tree
+        assert spec is not None
+        action = spec.on_select
+        return self._view(
+            TreeView(
+                self.shell.app,
+                self.component,
+                spec.parent,
+                spec.label,
+                where=spec.filter,
+                order_by=spec.order_by,
+                on_select=(lambda record: self.run(action, row=record)) if action else None,
+                live=self.shell.live and spec.live,
+            )
+        )
+
+    def _view(self, view: Any) -> widgets.Widget:
+        """Keep a data view (chart, pivot, list, tree) to refresh after saves, close with the
+        page."""
+        self.views.append(view)
+        return view
 
     def _build_button(self, node: Node) -> widgets.Widget:
         spec = node.button
@@ -233,8 +318,8 @@ class PageView(widgets.VBox):  # type: ignore[misc]
         form = getattr(self, "form", None)  # close() also runs from __del__ of a half-built page
         if form is not None:
             form.close()
-        for grid in getattr(self, "grids", []):
-            grid.close()
+        for view in [*getattr(self, "grids", []), *getattr(self, "views", [])]:
+            view.close()
         super().close()
 
 
@@ -319,7 +404,7 @@ class AppView(widgets.VBox):  # type: ignore[misc]
     def refresh_grids(self) -> None:
         """Reload every grid of the open pages (after a save or delete)."""
         for view in self.stack:
-            for grid in view.grids:
+            for grid in [*view.grids, *view.views]:
                 grid.refresh()
 
     def refresh_pages(self) -> None:

@@ -48,7 +48,11 @@ CONTROL_KINDS = (
     "text", "password", "textarea", "code", "number", "slider", "checkbox", "switch",
     "select", "radio", "multiselect", "date", "time", "datetime", "reference", "file",
 )  # fmt: skip
-NODE_KINDS = ("field", "grid", "button", "panel", "tabs", "label", "html", "link", "image")
+NODE_KINDS = (
+    "field", "grid", "button", "panel", "tabs", "label", "html", "link", "image",
+    "chart", "pivot", "list_view", "tree",
+)  # fmt: skip
+AGGREGATES = Literal["count", "sum", "avg", "min", "max"]
 SIMPLE_ACTIONS = ("save", "delete", "back", "close")
 ACTION_KINDS = ("open_page", "open", "set", "run_dataflow", "run_workflow", "call")
 SYSTEM_COLUMNS = ("id", "created_at", "updated_at", "created_by", "updated_by", "version")
@@ -109,6 +113,53 @@ class GridSpec(_Model):
     live: StrictBool = True
 
 
+class ChartSpec(_Model):
+    """A bar, line or pie chart of this component's records, or of an aggregate by ``x``."""
+
+    kind: Literal["bar", "line", "pie"] = "bar"
+    x: StrictStr
+    y: StrictStr | None = None
+    aggregate: AGGREGATES | None = Field(None, description="One point per value of x.")
+    filter: dict[StrictStr, Any] | None = None
+    order_by: list[StrictStr] | None = None
+    limit: StrictInt = Field(1000, ge=1, le=10000)
+    live: StrictBool = True
+
+
+class PivotSpec(_Model):
+    """Rows by one field, columns by another, cells an aggregate of a third."""
+
+    rows: StrictStr
+    columns: StrictStr
+    aggregate: AGGREGATES = "count"
+    value: StrictStr | None = Field(None, description="The field sum/avg/min/max apply to.")
+    filter: dict[StrictStr, Any] | None = None
+    live: StrictBool = True
+
+
+class ListSpec(_Model):
+    """A paged list of records shown as a title and subtitles."""
+
+    title: StrictStr
+    subtitle: list[StrictStr] = Field(default_factory=list)
+    filter: dict[StrictStr, Any] | None = None
+    order_by: list[StrictStr] | None = None
+    page_size: StrictInt = Field(10, ge=1, le=200)
+    on_select: ActionSpec | None = None
+    live: StrictBool = True
+
+
+class TreeSpec(_Model):
+    """Records of a self-referencing component as a tree (children loaded on expand)."""
+
+    parent: StrictStr = Field(description="The reference field to this same component.")
+    label: StrictStr
+    filter: dict[StrictStr, Any] | None = None
+    order_by: list[StrictStr] | None = None
+    on_select: ActionSpec | None = None
+    live: StrictBool = True
+
+
 class ButtonSpec(_Model):
     """A button and its action."""
 
@@ -144,6 +195,10 @@ class Node(_Model):
     html: StrictStr | None = None
     link: LinkSpec | None = None
     image: StrictStr | None = Field(None, description="A file field name or a file id.")
+    chart: ChartSpec | None = None
+    pivot: PivotSpec | None = None
+    list_view: ListSpec | None = None
+    tree: TreeSpec | None = None
     # common properties
     control: StrictStr | None = Field(None, description="Control kind for a field node.")
     title: StrictStr | None = None
@@ -189,7 +244,27 @@ def check_pages(
     """(path, problem) for every unknown field, control kind, page or component reference."""
     for page_name, page in pages.items():
         for i, node in enumerate(page.layout):
-            yield from _node(["pages", page_name, "layout", i], node, fields, pages, components)
+            path: list[str | int] = ["pages", page_name, "layout", i]
+            yield from _node(path, node, fields, pages, components)
+            for where, tree in _trees(path, node):
+                parent = fields.get(tree.parent)
+                if parent is not None and (parent.type != "reference" or parent.to != name):
+                    yield (
+                        [*where, "tree", "parent"],
+                        f"{tree.parent!r} is not a reference to {name} itself "
+                        "(a tree needs a self-reference)",
+                    )
+
+
+def _trees(path: list[str | int], node: Node) -> Iterator[tuple[list[str | int], TreeSpec]]:
+    """Every tree in ``node`` and below, with its path."""
+    if node.tree is not None:
+        yield path, node.tree
+    for j, child in enumerate(node.panel.children if node.panel else []):
+        yield from _trees([*path, "panel", "children", j], child)
+    for tab, children in (node.tabs or {}).items():
+        for j, child in enumerate(children):
+            yield from _trees([*path, "tabs", tab, j], child)
 
 
 def _node(
@@ -224,6 +299,7 @@ def _node(
             yield from _action(
                 [*path, "grid", "on_row_click"], node.grid.on_row_click, pages, comps, fields
             )
+    yield from _views(path, node, fields, pages, comps)
     if node.button is not None:
         yield from _action([*path, "button", "action"], node.button.action, pages, comps, fields)
     if node.panel is not None:
@@ -232,6 +308,37 @@ def _node(
     for tab, children in (node.tabs or {}).items():
         for j, child in enumerate(children):
             yield from _node([*path, "tabs", tab, j], child, fields, pages, comps)
+
+
+def _views(
+    path: list[str | int],
+    node: Node,
+    fields: Mapping[str, Any],
+    pages: Mapping[str, PageDef],
+    comps: Mapping[str, Any],
+) -> Iterator[tuple[list[str | int], str]]:
+    """Fields named by charts, pivots, lists and trees, their filters, orders and actions."""
+    known = (*fields, *SYSTEM_COLUMNS)
+    for kind in ("chart", "pivot", "list_view", "tree"):
+        spec = getattr(node, kind)
+        if spec is None:
+            continue
+        named: list[tuple[list[str | int], str | None]] = [
+            ([key], getattr(spec, key, None))
+            for key in ("x", "y", "rows", "columns", "value", "title", "parent", "label")
+        ]
+        named += [(["subtitle", i], f) for i, f in enumerate(getattr(spec, "subtitle", []))]
+        named += [
+            (["order_by", i], k.lstrip("-"))
+            for i, k in enumerate(getattr(spec, "order_by", None) or [])
+        ]
+        named += [(["filter", *p], f) for p, f in _where_fields(spec.filter or {})]
+        for where, name in named:
+            if name is not None and name not in known:
+                yield [*path, kind, *where], f"unknown field {name!r}"
+        on_select = getattr(spec, "on_select", None)
+        if on_select is not None:
+            yield from _action([*path, kind, "on_select"], on_select, pages, comps, fields)
 
 
 def _where_fields(
@@ -289,5 +396,7 @@ def _action(
 
 
 Action.model_rebuild()
+ListSpec.model_rebuild()
+TreeSpec.model_rebuild()
 PanelSpec.model_rebuild()
 Node.model_rebuild()

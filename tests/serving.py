@@ -36,6 +36,12 @@ class Served:
     log: Path
 
 
+def sigint_default() -> None:
+    """In the child, before exec: SIGINT back to its default. A suite started in the
+    background by a shell inherits SIGINT ignored, and the server would never see Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def free_port() -> int:
     """A TCP port nobody listens on right now."""
     with socket.socket() as sock:
@@ -83,6 +89,7 @@ def appbook_serve(
             cwd=folder,
             env=environ,
             stdin=subprocess.DEVNULL,
+            preexec_fn=sigint_default,
             stdout=out,
             stderr=subprocess.STDOUT,
         )

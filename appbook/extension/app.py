@@ -165,6 +165,12 @@ class AppbookApp(ExtensionApp):
         if self.app_pool_size:
             IOLoop.current().add_callback(kernels.fill, APP_NOTEBOOK)
         IOLoop.current().add_callback(kernels.start_culler, self.app_kernel_idle)
+        IOLoop.current().add_callback(self._keep_signals)
+
+    def _keep_signals(self) -> None:
+        from .apps.signals import keep_server_signals
+
+        self._signal_watch = keep_server_signals(self.serverapp)
 
     async def stop_extension(self) -> None:
         """Close the engine (event bus threads, database pool) and the thread pool."""

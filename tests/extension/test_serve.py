@@ -6,7 +6,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,11 +15,7 @@ from pathlib import Path
 
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.serving import free_port, sigint_default
 
 
 def fetch_json(request: urllib.request.Request, deadline: float = 30.0) -> object:
@@ -53,6 +48,7 @@ def test_serve_prints_url_and_token_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=sigint_default,
     )
     try:
         assert proc.stdout is not None
@@ -77,7 +73,12 @@ def test_serve_prints_url_and_token_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         )
         assert fetch_json(request) == {"status": "ok", "checks": {}}
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 0
+        try:
+            code = proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            pytest.fail("no exit 30 s after Ctrl-C:\n" + "".join(lines) + proc.stdout.read())
+        assert code == 0
         assert (tmp_path / "home" / "appbook.db").exists()
     finally:
         if proc.poll() is None:

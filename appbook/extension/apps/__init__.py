@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader
-from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
+from jupyter_server.services.contents.filemanager import FileContentsManager
 from voila.configuration import VoilaConfiguration
 from voila.paths import collect_template_paths
 
@@ -37,7 +37,9 @@ def setup_apps(serverapp: Any, settings: dict[str, Any], pool_size: int) -> list
         env.install_null_translations(newstyle=False)  # type: ignore[attr-defined]
         settings["voila_jinja2_env"] = env
     # No parent: the server's contents configuration (its root) is not the app notebook's.
-    contents = AsyncLargeFileManager(root_dir=str(APP_DIR), log=serverapp.log)
+    # Synchronous: reading one small packaged file needs no worker threads, and the async
+    # manager's (AnyIO's) outlive a server stopped by a signal and keep the process alive.
+    contents = FileContentsManager(root_dir=str(APP_DIR), log=serverapp.log)
     app_kernels = AppKernels(serverapp, voila, template_paths, contents, pool_size=pool_size)
     web_settings = serverapp.web_app.settings
     base = web_settings.get("kernel_websocket_connection_class") or (

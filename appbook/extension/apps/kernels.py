@@ -14,7 +14,6 @@ manager), which the WebSocket guard (:mod:`.guard`) reads to refuse code executi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 from datetime import UTC, datetime
 from typing import Any
@@ -178,21 +177,25 @@ class AppKernels:
                 culled.append(kernel_id)
         return culled
 
-    async def close(self) -> None:
-        """Stop filling and culling; shut down the kernels still waiting in the pool."""
+    async def close(self, start_timeout: float = 15) -> None:
+        """Stop filling and culling, and stop rendering in pool kernels; the kernels
+        themselves are the server's to shut down (its clean-up stops every kernel).
+
+        Kernels still starting are awaited rather than cancelled: a start cancelled half-way
+        can leave an id that the server's clean-up then fails on, which stops the shutdown.
+        """
         if self._culler is not None:
             self._culler.cancel()
             self._culler = None
-        for pool in self._pools.values():
-            for task in pool:
-                if not task.done():
-                    task.cancel()
-                elif _ready(task):
-                    content = task.result()
-                    content["task"].cancel()
-                    with contextlib.suppress(Exception):  # already gone
-                        await ensure_async(self._km.shutdown_kernel(content["kernel_id"]))
+        tasks = [task for pool in self._pools.values() for task in pool]
         self._pools.clear()
+        if tasks:
+            await asyncio.wait(tasks, timeout=start_timeout)
+        for task in tasks:
+            if _ready(task):
+                task.result()["task"].cancel()
+            else:
+                task.cancel()
 
 
 def _ready(task: asyncio.Task[Any]) -> bool:

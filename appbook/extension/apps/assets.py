@@ -26,32 +26,26 @@ from voila.static_file_handler import MultiStaticFileHandler, TemplateStaticFile
 from voila.utils import get_data_dir, get_voila_labextensions_path
 
 
-class TemplateAssets(TemplateStaticFileHandler):  # type: ignore[misc]
-    """Voilà's template CSS and scripts (public static files)."""
+class PublicAssets:
+    """Static files anyone may fetch (as JupyterLab's own), marked so for jupyter_server."""
 
     @allow_unauthenticated
     def get(self, path: str, include_body: bool = True) -> Any:
         """Serve one asset."""
-        return super().get(path, include_body)
+        return super().get(path, include_body)  # type: ignore[misc]
 
     @allow_unauthenticated
     def head(self, path: str) -> Any:
         """Headers of one asset."""
-        return super().head(path)
+        return super().head(path)  # type: ignore[misc]
 
 
-class StaticAssets(MultiStaticFileHandler):  # type: ignore[misc]
-    """Voilà's front-end bundle (public static files)."""
+class TemplateAssets(PublicAssets, TemplateStaticFileHandler):  # type: ignore[misc]
+    """Voilà's template CSS and scripts."""
 
-    @allow_unauthenticated
-    def get(self, path: str, include_body: bool = True) -> Any:
-        """Serve one asset."""
-        return super().get(path, include_body)
 
-    @allow_unauthenticated
-    def head(self, path: str) -> Any:
-        """Headers of one asset."""
-        return super().head(path)
+class StaticAssets(PublicAssets, MultiStaticFileHandler):  # type: ignore[misc]
+    """Voilà's front-end bundle."""
 
 
 class AppKernelShutdown(APIHandler):

@@ -38,7 +38,7 @@ from ...server.definitions.models import NUMERIC_TYPES, FieldDef
 from ...server.errors import AppbookError
 from ...server.query import field_of
 from .grid_filters import caption_of
-from .live import LiveRefresh
+from .live import LiveRefresh, follow
 from .pivot import METRIC, group_field, group_key, header, metric_of, plain
 from .status import StatusLine
 
@@ -232,13 +232,6 @@ class Chart(widgets.VBox):  # type: ignore[misc]
 
     @observe("live")
     def _on_live(self, change: dict[str, Any]) -> None:
-        if self._watcher is not None:
-            self._watcher.stop()
-            self._watcher = None
-        if change["new"]:
-            try:
-                subscription = self.app.bus.subscribe(component=self.component)
-            except Exception as exc:
-                self._failed(exc)
-                return
-            self._watcher = LiveRefresh(subscription, lambda _events: self.refresh())
+        self._watcher = follow(
+            self._watcher, change["new"], self.app, self.component, self.refresh, self._failed
+        )

@@ -54,7 +54,7 @@ from .grid_filters import (
     filter_for,
     grid_css,
 )
-from .live import LiveRefresh
+from .live import LiveRefresh, follow
 
 if TYPE_CHECKING:
     from ...server.engine import Appbook
@@ -549,20 +549,16 @@ class DataGrid(widgets.VBox):  # type: ignore[misc]
         self.error_line.value = f'<span style="color:#b00020">{html.escape(self.error)}</span>'
         self.error_line.layout.display = "" if self.error else "none"
 
+    def _live_failed(self, exc: Exception) -> None:
+        log.exception("the data grid of %s could not subscribe to events", self.component)
+        self._load_error = f"Live updates are off ({type(exc).__name__}: {exc})."
+        self._show_errors()
+
     @observe("live")
     def _on_live(self, change: dict[str, Any]) -> None:
-        if self._watcher is not None:
-            self._watcher.stop()
-            self._watcher = None
-        if change["new"]:
-            try:
-                subscription = self.app.bus.subscribe(component=self.component)
-            except Exception as exc:
-                log.exception("the data grid of %s could not subscribe to events", self.component)
-                self._load_error = f"Live updates are off ({type(exc).__name__}: {exc})."
-                self._show_errors()
-                return
-            self._watcher = LiveRefresh(subscription, lambda _events: self.refresh())
+        self._watcher = follow(
+            self._watcher, change["new"], self.app, self.component, self.refresh, self._live_failed
+        )
 
 
 HIDDEN = "abg-hidden"  # rows without a record (see grid_css)

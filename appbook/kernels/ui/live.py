@@ -6,8 +6,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ...server.events import RecordEvent, Subscription
+
+if TYPE_CHECKING:
+    from ...server.engine import Appbook
 
 log = logging.getLogger(__name__)
 
@@ -59,3 +63,29 @@ class LiveRefresh:
             except Exception:
                 log.exception("a live update failed; retrying in a second")
                 self._stopped.wait(1.0)
+
+
+def follow(
+    watcher: LiveRefresh | None,
+    on: bool,
+    app: Appbook,
+    component: str,
+    refresh: Callable[[], object],
+    failed: Callable[[Exception], object],
+) -> LiveRefresh | None:
+    """The watcher a view with a ``live`` switch should hold now: the old one stopped, and,
+    when ``on``, a new one calling ``refresh`` after ``component``'s record events.
+
+    ``failed`` gets the error if the event bus cannot be subscribed to (the view then shows
+    that live updates are off), and None is returned.
+    """
+    if watcher is not None:
+        watcher.stop()
+    if not on:
+        return None
+    try:
+        subscription = app.bus.subscribe(component=component)
+    except Exception as exc:
+        failed(exc)
+        return None
+    return LiveRefresh(subscription, lambda _events: refresh())

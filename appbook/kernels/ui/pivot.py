@@ -32,7 +32,7 @@ from ...server.definitions.models import NUMERIC_TYPES, ComponentDef, FieldDef
 from ...server.errors import AppbookError
 from ...server.query import field_of
 from .grid_filters import caption_of, cell_text
-from .live import LiveRefresh
+from .live import LiveRefresh, follow
 from .status import StatusLine
 
 if TYPE_CHECKING:
@@ -161,16 +161,9 @@ class PivotGrid(widgets.VBox):  # type: ignore[misc]
 
     @observe("live")
     def _on_live(self, change: dict[str, Any]) -> None:
-        if self._watcher is not None:
-            self._watcher.stop()
-            self._watcher = None
-        if change["new"]:
-            try:
-                subscription = self.app.bus.subscribe(component=self.component)
-            except Exception as exc:
-                self._failed(exc)
-                return
-            self._watcher = LiveRefresh(subscription, lambda _events: self.refresh())
+        self._watcher = follow(
+            self._watcher, change["new"], self.app, self.component, self.refresh, self._failed
+        )
 
 
 _CUT = f"Only the first {ENGINE_GROUP_LIMIT:,} combinations are shown; narrow the filter."

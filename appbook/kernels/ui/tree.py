@@ -22,6 +22,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
@@ -30,7 +31,7 @@ from traitlets import Bool, Int, observe
 from ...server.errors import AppbookError, NotFound
 from ...server.query import field_of
 from .grid_filters import cell_text
-from .live import LiveRefresh
+from .live import LiveRefresh, follow
 from .status import StatusLine
 
 if TYPE_CHECKING:
@@ -330,16 +331,14 @@ class TreeView(widgets.VBox):  # type: ignore[misc]
 
     @observe("live")
     def _on_live(self, change: dict[str, Any]) -> None:
-        if self._watcher is not None:
-            self._watcher.stop()
-            self._watcher = None
-        if change["new"]:
-            try:
-                subscription = self.app.bus.subscribe(component=self.component)
-            except Exception as exc:
-                self._failed("live update", exc)
-                return
-            self._watcher = LiveRefresh(subscription, lambda _events: self.refresh())
+        self._watcher = follow(
+            self._watcher,
+            change["new"],
+            self.app,
+            self.component,
+            self.refresh,
+            partial(self._failed, "live update"),
+        )
 
 
 def _close_row(row: widgets.HBox) -> None:

@@ -13,6 +13,7 @@ environment so every kernel the server starts reaches the same data with
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -77,14 +78,15 @@ class AppbookApp(ExtensionApp):
         "appbook/server/point_reads.py. Off: every read takes the pool.",
     ).tag(config=True)
     app_pool_size = Int(
-        help="Preheated kernels kept ready per app notebook, so an app opens without a kernel "
-        "start (0: every app open starts its own kernel, 1 to 3 s). Default: "
-        "$APPBOOK_APP_POOL_SIZE, else 2.",
+        help="Preheated kernels kept ready per app (a published component with pages), each "
+        "with the app's first page already rendered, so it opens without a kernel start (0: "
+        "every app open starts its own kernel, about 2 s). Default: $APPBOOK_APP_POOL_SIZE, "
+        "else 1.",
     ).tag(config=True)
 
     @default("app_pool_size")
     def _default_app_pool_size(self) -> int:
-        return int(os.environ.get("APPBOOK_APP_POOL_SIZE") or 2)
+        return int(os.environ.get("APPBOOK_APP_POOL_SIZE") or 1)
 
     app_kernel_idle = Float(
         help="Seconds an app kernel may stay without a connected page before it is shut "
@@ -163,9 +165,19 @@ class AppbookApp(ExtensionApp):
         self.handlers.extend([*routes, *apps, *fallback])
         kernels = settings["appbook_app_kernels"]
         if self.app_pool_size:
-            IOLoop.current().add_callback(kernels.fill, APP_NOTEBOOK)
+            IOLoop.current().add_callback(self._preheat_apps, kernels, APP_NOTEBOOK)
         IOLoop.current().add_callback(kernels.start_culler, self.app_kernel_idle)
         IOLoop.current().add_callback(self._keep_signals)
+
+    async def _preheat_apps(self, kernels: Any, notebook: str) -> None:
+        """Start a pool for every published app (apps published later get theirs on their
+        first request)."""
+        assert self.engine is not None and self.executor is not None
+        loop = asyncio.get_running_loop()
+        components = await loop.run_in_executor(self.executor, self.engine.registry.all)
+        for name, comp in sorted(components.items()):
+            if comp.definition.pages:
+                kernels.fill(notebook, name)
 
     def _keep_signals(self) -> None:
         from .apps.signals import keep_server_signals

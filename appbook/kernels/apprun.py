@@ -1,11 +1,19 @@
 """What the app notebook runs in a Voilà kernel: read the request, bind the user, show a page.
 
 The server serves every component's pages through one packaged notebook
-(``appbook/kernels/app.ipynb``). Its first cell calls :func:`prepare` (imports and the data
-layer connection: the slow part, done ahead of any request in a preheated kernel); its
-second calls :func:`run`, which waits for the request (Voilà's ``wait_for_request`` in a
-preheated kernel, a no-op in a kernel started for the request) and renders
-``/appbook/apps/{component}?page=...&id=...``.
+(``appbook/kernels/app.ipynb``), in three cells:
+
+1. :func:`prepare`: imports and the data layer connection, the slow part.
+2. :func:`shell`: the app's container, displayed. A kernel preheated for one app
+   (``APPBOOK_PREHEAT_APP`` names it) renders that app's first page into it already, as
+   nobody in particular; a kernel started for its request leaves it empty.
+3. :func:`run`: waits for the request (:func:`wait_for_request`; a no-op in a kernel started
+   for its request), then either binds the prerendered page to the signed-in user, when the
+   request is for that page, or renders ``/appbook/apps/{component}?page=...&id=...`` into
+   the container.
+
+A preheated kernel runs cells 1 and 2 before any request, and Voilà serves their HTML
+(widgets included) the moment a request arrives; only cell 3 runs after it.
 
 The request arrives as CGI-style variables: ``SCRIPT_NAME`` (the path), ``QUERY_STRING``,
 and ``HTTP_X_APPBOOK_USER``, which the server sets from the signed-in user (a value sent by
@@ -24,6 +32,8 @@ from urllib.parse import parse_qsl
 
 APPS_PATH = "/appbook/apps/"
 USER_VARIABLE = "HTTP_X_APPBOOK_USER"
+PREHEAT_VARIABLE = "APPBOOK_PREHEAT_APP"
+UNBOUND = "(not signed in yet)"  # the actor of a prerendered page until a request binds it
 # Query parameters that are not page parameters (jupyter_server's token, Voilà's own).
 RESERVED = {"token", "page", "template", "theme"}
 
@@ -58,10 +68,65 @@ def prepare() -> None:
     connect().registry.all()
 
 
+@dataclass
+class _Shell:
+    box: Any = None
+    prerendered: AppRequest | None = None
+    app: Any = None  # the engine view the prerendered page writes with (its actor is bound)
+
+
+_shell = _Shell()
+
+
+def shell() -> Any:
+    """The app's container, with the preheated app's first page already in it if this kernel
+    was preheated for one."""
+    import ipywidgets as widgets
+
+    from .client import connect
+
+    _shell.box = widgets.Box(layout=widgets.Layout(display="block"))
+    component = os.environ.get(PREHEAT_VARIABLE, "")
+    if component:
+        _shell.app = connect().as_user(UNBOUND)
+        _shell.prerendered = AppRequest(component, None, {}, None)
+        _shell.box.children = [render(_shell.prerendered, _shell.app)]
+    return _shell.box
+
+
 def run() -> Any:
-    """Wait for the request, then display its page (or a plain message saying what is wrong)."""
+    """Wait for the request, then show its page in the container (or a plain message saying
+    what is wrong). Returns the container."""
     wait_for_request()
-    return render(current_request())
+    request = current_request()
+    box = _shell.box if _shell.box is not None else shell()
+    pre = _shell.prerendered
+    if (
+        pre is not None
+        and request.component == pre.component
+        and not request.params
+        and (request.page in (None, first_page(pre.component)))
+    ):
+        from .client import connect
+
+        # The page was built ahead; from now on it writes as the signed-in user.
+        _shell.app.actor = request.user or connect().actor
+        return None
+    for old in box.children:
+        old.close()
+    box.children = [render(request)]
+    return None
+
+
+def first_page(component: str) -> str | None:
+    """The first (home) page of ``component``, if it has pages."""
+    from .client import connect
+
+    try:
+        pages = connect()[component].definition.pages or {}
+    except Exception:
+        return None
+    return next(iter(pages), None)
 
 
 def wait_for_request(timeout: float = 3600) -> None:
@@ -87,15 +152,16 @@ def wait_for_request(timeout: float = 3600) -> None:
     os.environ.update(json.loads(message))
 
 
-def render(request: AppRequest) -> Any:
-    """The page widget for ``request``, or an HTML message for a bad address."""
+def render(request: AppRequest, app: Any = None) -> Any:
+    """The page widget for ``request`` (acting through ``app``, by default as the request's
+    user), or an HTML message for a bad address."""
     import ipywidgets as widgets
 
     from ..server.errors import AppbookError
     from .client import connect
     from .ui import AppView
 
-    app = connect(actor=request.user)
+    app = app if app is not None else connect(actor=request.user)
     if not request.component:
         return _message("No app named", "Open an app from the <a href='../apps/'>app list</a>.")
     try:

@@ -75,6 +75,12 @@ async def run_in_kernel(serverapp: Any, kernel_id: str, code: str) -> Any:
     raise AssertionError(f"no result from {code!r}: {outputs}")
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+SHOWN = (
+    "import json\nfrom appbook.kernels import apprun\n"
+    "view = apprun._shell.box.children[0]\n"
+    "json.dumps([view.current.name, view.app.actor])"
+)
 REQUEST = (
     "import json, dataclasses\nfrom appbook.kernels.apprun import current_request\n"
     "json.dumps(dataclasses.asdict(current_request()))"
@@ -137,16 +143,19 @@ async def test_preheated_kernel_serves_the_request_then_the_pool_refills(
 ) -> None:
     kernels = apps_server.web_app.settings["appbook_app_kernels"]
     kernels.pool_size, kernels.fill_delay = 1, 0.0
-    kernels.fill(APP_NOTEBOOK)
-    await until(lambda: kernels.get_pool_size(APP_NOTEBOOK) == 1, "a preheated kernel")
+    kernels.fill(APP_NOTEBOOK, "invoices")
+    await until(lambda: kernels.ready(APP_NOTEBOOK, "invoices") == 1, "a preheated kernel")
     (preheated,) = app_kernels(apps_server)
-    response = await jp_fetch("appbook", "apps", "invoices", params={"page": "all"})
-    assert (
-        response.code == 200
-        and "application/vnd.jupyter.widget-view+json" in response.body.decode()
+    # Its first page is rendered (widgets included) before any request.
+    renderer = kernels._pools[(APP_NOTEBOOK, "invoices")][0].result()["renderer"]
+    await until(
+        lambda: any(WIDGET_VIEW in html for html in renderer.rendered_cache), "the page rendered"
     )
+    response = await jp_fetch("appbook", "apps", "invoices", params={"page": "all"})
+    assert response.code == 200
+    assert WIDGET_VIEW in response.body.decode()
     assert kernels.preheated_served == 1
-    # The preheated kernel got this request (and this user) only when it was handed over.
+    # Handed over: the request (and the user) reached it, and the page now acts as the user.
     engine = apps_server.web_app.settings["appbook_engine"]
     assert await run_in_kernel(apps_server, preheated, REQUEST) == {
         "component": "invoices",
@@ -154,16 +163,17 @@ async def test_preheated_kernel_serves_the_request_then_the_pool_refills(
         "params": {},
         "user": engine.actor,
     }
-    await until(lambda: kernels.get_pool_size(APP_NOTEBOOK) == 1, "the pool refilled")
+    assert await run_in_kernel(apps_server, preheated, SHOWN) == ["all", engine.actor]
+    # Another page of the same app: the refilled kernel renders it after the hand-over.
+    await until(lambda: kernels.ready(APP_NOTEBOOK, "invoices") == 1, "the pool refilled")
     (refilled,) = set(app_kernels(apps_server)) - {preheated}
     await jp_fetch("appbook", "apps", "invoices", params={"page": "edit", "id": "3"})
     assert kernels.preheated_served == 2
-    assert await run_in_kernel(apps_server, refilled, REQUEST) == {
-        "component": "invoices",
-        "page": "edit",
-        "params": {"id": "3"},
-        "user": engine.actor,
-    }
+    assert await run_in_kernel(apps_server, refilled, SHOWN) == ["edit", engine.actor]
+    # An app without a pool yet gets one on its first (cold) request.
+    assert kernels.ready(APP_NOTEBOOK, "suppliers") == 0
+    await jp_fetch("appbook", "apps", "suppliers", raise_error=False)
+    await until(lambda: kernels.ready(APP_NOTEBOOK, "suppliers") == 1, "a pool for suppliers")
     await kernels.close()
 
 

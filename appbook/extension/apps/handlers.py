@@ -22,6 +22,7 @@ from voila.request_info_handler import RequestInfoSocketHandler
 from ...server.engine import Appbook
 from ...server.errors import NotFound
 from ..base import actor_name
+from .kernels import requested_app
 
 USER_HEADER = "X-Appbook-User"
 COMPONENT = r"(?P<component>[a-z][a-z0-9_]*)"
@@ -61,6 +62,7 @@ class AppHandler(VoilaHandler):  # type: ignore[misc]
         # it to the kernel as HTTP_X_APPBOOK_USER); one sent by the browser is dropped.
         self.request.headers.pop(USER_HEADER, None)
         self.request.headers[USER_HEADER] = actor_name(self.current_user, engine)
+        requested_app.set(component)  # which app's preheated kernels may serve it
         async for chunk in self.get_generator(path=None):
             self.write(chunk)
             await self.flush()

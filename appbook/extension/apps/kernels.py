@@ -14,6 +14,7 @@ manager), which the WebSocket guard (:mod:`.guard`) reads to refuse code executi
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +23,11 @@ from jupyter_core.utils import ensure_async
 from voila.configuration import VoilaConfiguration
 from voila.notebook_renderer import NotebookRenderer
 from voila.utils import ENV_VARIABLE, get_page_config
+
+from ...kernels.apprun import PREHEAT_VARIABLE
+
+requested_app: contextvars.ContextVar[str] = contextvars.ContextVar("requested_app", default="")
+"""The component the app request being handled is for (set by the app handler)."""
 
 
 class AppKernels:
@@ -45,7 +51,7 @@ class AppKernels:
         self.pool_size = pool_size
         self.fill_delay = fill_delay
         self.notebook_data: dict[str, dict[str, Any]] = {}
-        self._pools: dict[str, list[asyncio.Task[dict[str, Any]]]] = {}
+        self._pools: dict[tuple[str, str], list[asyncio.Task[dict[str, Any]]]] = {}
         self._culler: asyncio.Future[None] | None = None
         self.preheated_served = 0
         """Requests answered by a preheated kernel (for tests and logs)."""
@@ -63,22 +69,37 @@ class AppKernels:
         """The server's kernel manager of ``kernel_id``."""
         return self._km.get_kernel(kernel_id)
 
-    # -- the pool ---------------------------------------------------------------------
+    # -- the pools --------------------------------------------------------------------
+    # One pool per app: its kernels have rendered that app's first page already, so a
+    # request for it only binds the user. The app a request is for comes from the handler
+    # (requested_app), since Voilà's handler only names the notebook.
     def get_pool_size(self, notebook: str) -> int:
-        """Preheated kernels ready now. Kernels still starting do not count: a request
-        then starts its own kernel rather than wait for one whose start may fail."""
-        pool = self._pools.get(notebook, [])
+        """Preheated kernels ready now for the requested app. Kernels still starting do not
+        count: a request then starts its own kernel rather than wait for one whose start
+        may fail. An app seen for the first time gets its pool started."""
+        key = self._key(notebook)
+        if key not in self._pools:
+            self.fill(*key)
+            return 0
+        return self.ready(*key)
+
+    def ready(self, notebook: str, app: str) -> int:
+        """How many of ``app``'s preheated kernels are ready (failed starts are dropped)."""
+        pool = self._pools.get((notebook, app), [])
         for task in [t for t in pool if t.done() and not _ready(t)]:
             pool.remove(task)
             why = "cancelled" if task.cancelled() else task.exception()
             self._serverapp.log.warning("a preheated app kernel failed to start: %s", why)
         return sum(1 for t in pool if _ready(t))
 
-    def fill(self, notebook: str, delay: float = 0.0) -> None:
-        """Start kernels until ``pool_size`` are ready or starting."""
-        pool = self._pools.setdefault(notebook, [])
+    def fill(self, notebook: str, app: str, delay: float = 0.0) -> None:
+        """Start kernels for ``app`` until ``pool_size`` are ready or starting."""
+        pool = self._pools.setdefault((notebook, app), [])
         while len(pool) < self.pool_size:
-            pool.append(asyncio.ensure_future(self._preheat(notebook, delay)))
+            pool.append(asyncio.ensure_future(self._preheat(notebook, app, delay)))
+
+    def _key(self, notebook: str) -> tuple[str, str]:
+        return (notebook, requested_app.get())
 
     async def get_rendered_notebook(
         self,
@@ -87,17 +108,18 @@ class AppKernels:
         **kwargs: Any,
     ) -> tuple[asyncio.Task[Any], list[str], str]:
         """Hand a ready kernel to a request (Voilà's handler then sends it the request)."""
-        pool = self._pools[notebook_name]
+        key = self._key(notebook_name)
+        pool = self._pools[key]
         task = next(t for t in pool if _ready(t))
         pool.remove(task)
         content = task.result()
         renderer: NotebookRenderer = content["renderer"]
         renderer.stop_generator = True
         self.preheated_served += 1
-        self.fill(notebook_name, self.fill_delay)
+        self.fill(*key, delay=self.fill_delay)
         return content["task"], renderer.rendered_cache, content["kernel_id"]
 
-    async def _preheat(self, notebook: str, delay: float) -> dict[str, Any]:
+    async def _preheat(self, notebook: str, app_name: str, delay: float) -> dict[str, Any]:
         if delay:
             await asyncio.sleep(delay)
         app = self._serverapp
@@ -125,6 +147,7 @@ class AppKernels:
             ENV_VARIABLE.VOILA_SERVER_URL: app.base_url,
             ENV_VARIABLE.VOILA_APP_IP: "127.0.0.1",
             ENV_VARIABLE.VOILA_APP_PORT: str(app.port),
+            PREHEAT_VARIABLE: app_name,
         }
         kernel_id = await self.start_kernel(
             kernel_name=renderer.notebook.metadata.kernelspec.name, path="", env=env

@@ -18,6 +18,7 @@ from .handlers import COMPONENT, USER_HEADER, AppHandler, AppIndexHandler, AppRe
 from .kernels import AppKernels
 
 APP_NOTEBOOK = "app.ipynb"
+UNUSED_LAB_EXTENSIONS = ("@voila-dashboards/jupyterlab-preview", "jupyterlab_pygments")
 APP_DIR = Path(kernel_side.__file__).parent  # appbook/kernels/app.ipynb
 
 
@@ -28,6 +29,8 @@ def setup_apps(serverapp: Any, settings: dict[str, Any], pool_size: int) -> list
     # An app is what its definition says: no ?template= or ?theme= from the address bar.
     voila.allow_template_override = "NO"
     voila.allow_theme_override = "NO"
+    # Lab extensions an app page never uses (each is fetched and parsed by every page).
+    voila.extension_denylist = [*voila.extension_denylist, *UNUSED_LAB_EXTENSIONS]
     template_paths = collect_template_paths(["voila", "nbconvert"], voila.template)
     # Voilà's error pages need its Jinja environment; its own extension sets the same one.
     if "voila_jinja2_env" not in settings:

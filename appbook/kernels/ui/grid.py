@@ -55,6 +55,7 @@ from .grid_filters import (
     grid_css,
 )
 from .live import LiveRefresh, follow
+from .views import KeysetPaging
 
 if TYPE_CHECKING:
     from ...server.engine import Appbook
@@ -67,7 +68,7 @@ GUTTER = 64  # width of the rows' "Open" buttons, in pixels
 RowAction = Callable[[dict[str, Any]], object]
 
 
-class DataGrid(widgets.VBox):  # type: ignore[misc]
+class DataGrid(KeysetPaging, widgets.VBox):  # type: ignore[misc]
     """A page of records of one component, with sorting, filters, paging and CSV export.
 
     ``static_filter`` (a ``where``) always applies, ANDed with the column filters;
@@ -160,24 +161,6 @@ class DataGrid(widgets.VBox):  # type: ignore[misc]
         if self.static_filter and filters:
             return {"and": [dict(self.static_filter), filters]}
         return dict(self.static_filter or filters)
-
-    def refresh(self) -> bool:
-        """Reload the current page and recount; True if the engine answered."""
-        with self._lock:
-            ok = self._load(self._stack, count=True)
-            while ok and not self._records and len(self._stack) > 1:
-                ok = self._load(self._stack[:-1], count=False)  # the page emptied: go back
-            return ok
-
-    def next_page(self) -> bool:
-        """Go to the next page; False if there is none (or the engine failed)."""
-        with self._lock:
-            return self._next is not None and self._load([*self._stack, self._next], count=False)
-
-    def prev_page(self) -> bool:
-        """Go to the previous page; False on the first page."""
-        with self._lock:
-            return len(self._stack) > 1 and self._load(self._stack[:-1], count=False)
 
     def first_page(self) -> bool:
         """Go to the first page."""

@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 from traitlets import Bool, Int, observe
 
-from ...server.errors import AppbookError, NotFound
+from ...server.errors import AppbookError
 from ...server.query import field_of
 from .grid_filters import cell_text
 from .live import LiveRefresh, follow
 from .status import StatusLine
+from .views import KeysetPaging, open_record
 
 if TYPE_CHECKING:
     from ...server.engine import Appbook
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 Select = Callable[[dict[str, Any]], object]
 
 
-class ListView(widgets.VBox):  # type: ignore[misc]
+class ListView(KeysetPaging, widgets.VBox):  # type: ignore[misc]
     """A paged list of one component's records, each a title, a subtitle and a button.
 
     ``where`` filters and ``order_by`` orders the records (by id when not given). The parts
@@ -95,24 +96,6 @@ class ListView(widgets.VBox):  # type: ignore[misc]
         """The records of the current page (``id``, the title and subtitle fields)."""
         return [dict(r) for r in self._records]
 
-    def refresh(self) -> bool:
-        """Reload the current page and recount; True if the engine answered."""
-        with self._lock:
-            ok = self._load(self._stack, count=True)
-            while ok and not self._records and len(self._stack) > 1:
-                ok = self._load(self._stack[:-1], count=False)  # the page emptied: go back
-            return ok
-
-    def next_page(self) -> bool:
-        """Go to the next page; False if there is none (or the engine failed)."""
-        with self._lock:
-            return self._next is not None and self._load([*self._stack, self._next], count=False)
-
-    def prev_page(self) -> bool:
-        """Go to the previous page; False on the first page."""
-        with self._lock:
-            return len(self._stack) > 1 and self._load(self._stack[:-1], count=False)
-
     def select(self, index: int) -> dict[str, Any] | None:
         """Select item ``index`` of the page: read the whole record, pass it to ``on_select``.
 
@@ -120,17 +103,7 @@ class ListView(widgets.VBox):  # type: ignore[misc]
         """
         if not 0 <= index < len(self._records):
             raise IndexError(f"item {index} is not on this page ({len(self._records)} items)")
-        record_id = self._records[index]["id"]
-        try:
-            record = self.handle.get(record_id)
-        except NotFound as exc:
-            self.refresh()
-            self.status.show("error", exc.message)
-            return None
-        self.selected_id = record_id
-        if self.on_select is not None:
-            self.on_select(record)
-        return record
+        return open_record(self, self._records[index]["id"])
 
     def close(self) -> None:
         """Stop live updates and close the list's widgets."""

@@ -28,11 +28,12 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 from traitlets import Bool, Int, observe
 
-from ...server.errors import AppbookError, NotFound
+from ...server.errors import AppbookError
 from ...server.query import field_of
 from .grid_filters import cell_text
 from .live import LiveRefresh, follow
 from .status import StatusLine
+from .views import open_record
 
 if TYPE_CHECKING:
     from ...server.engine import Appbook
@@ -170,16 +171,7 @@ class TreeView(widgets.VBox):  # type: ignore[misc]
     def select(self, record_id: int) -> dict[str, Any] | None:
         """Read the whole record and pass it to ``on_select``; ``None`` if it is gone."""
         self._shown(record_id)
-        try:
-            record = self.handle.get(record_id)
-        except NotFound as exc:
-            self.refresh()
-            self.status.show("error", exc.message)
-            return None
-        self.selected_id = record_id
-        if self.on_select is not None:
-            self.on_select(record)
-        return record
+        return open_record(self, record_id)
 
     def refresh(self) -> bool:
         """Reload the roots and the children of every expanded node; True if it worked."""

@@ -231,3 +231,62 @@ def reencrypt(home: str | None, database_url: str | None) -> None:
     """Rewrite every file not under the current key."""
     with engine(home, database_url) as app:
         click.echo(f"re-encrypted {app.file_store.reencrypt()} files")
+
+
+@main.group()
+def users() -> None:
+    """Users and their roles (approvals and notifications refer to them)."""
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", "roles", multiple=True, help="A role (repeat for several).")
+@click.option("--display-name", default="", help="The name shown to people.")
+@click.option("--email", default="", help="Where notifications go.")
+@data_options
+def users_add(
+    name: str,
+    roles: tuple[str, ...],
+    display_name: str,
+    email: str,
+    home: str | None,
+    database_url: str | None,
+) -> None:
+    """Register user NAME (the name the server's sign-in reports)."""
+    with engine(home, database_url) as app:
+        user = app.users.add(name, roles=roles, display_name=display_name, email=email)
+        click.echo(f"added {user.name} (roles: {', '.join(user.roles) or 'none'})")
+
+
+@users.command("roles")
+@click.argument("name")
+@click.option("--role", "roles", multiple=True, help="A role (repeat; none clears them).")
+@data_options
+def users_roles(
+    name: str, roles: tuple[str, ...], home: str | None, database_url: str | None
+) -> None:
+    """Replace the roles of user NAME."""
+    with engine(home, database_url) as app:
+        user = app.users.set_roles(name, roles)
+        click.echo(f"{user.name}: {', '.join(user.roles) or 'no roles'}")
+
+
+@users.command("list")
+@data_options
+def users_list(home: str | None, database_url: str | None) -> None:
+    """Every user, with roles."""
+    with engine(home, database_url) as app:
+        for user in app.users.all():
+            state = " (disabled)" if user.disabled else ""
+            roles = ", ".join(user.roles) or "-"
+            click.echo(f"{user.name:<24} {roles:<30} {user.email}{state}")
+
+
+@users.command("remove")
+@click.argument("name")
+@data_options
+def users_remove(name: str, home: str | None, database_url: str | None) -> None:
+    """Delete user NAME."""
+    with engine(home, database_url) as app:
+        app.users.remove(name)
+        click.echo(f"removed {name}")

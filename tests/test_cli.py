@@ -41,6 +41,7 @@ def test_help_lists_commands(tmp_path: Path) -> None:
         "records",
         "db",
         "files",
+        "users",
     ):
         assert command in out
 
@@ -103,3 +104,22 @@ def test_schema_prints_json_schema(tmp_path: Path) -> None:
 def test_usage_errors_are_explained(tmp_path: Path, args: list[str]) -> None:
     proc = appbook(tmp_path, *args, check=False)
     assert proc.returncode == 2 and "Error:" in proc.stderr
+
+
+def test_users_add_roles_list_remove(tmp_path: Path) -> None:
+    out = appbook(tmp_path, "users", "add", "ada", "--role", "managers", "--role", "clerks").stdout
+    assert "added ada (roles: managers, clerks)" in out
+    appbook(tmp_path, "users", "add", "bob", "--email", "bob@example.org")
+    assert (
+        "ada: auditors" in appbook(tmp_path, "users", "roles", "ada", "--role", "auditors").stdout
+    )
+    listing = appbook(tmp_path, "users", "list").stdout.splitlines()
+    assert [line.split()[:2] for line in listing] == [["ada", "auditors"], ["bob", "-"]]
+    again = appbook(tmp_path, "users", "add", "ada", check=False)
+    assert again.returncode == 1 and "error: user 'ada' already exists" in again.stderr
+    bad = appbook(tmp_path, "users", "add", "eve", "--role", "Bad Role", check=False)
+    assert bad.returncode == 1 and "roles: 'Bad Role'" in bad.stderr
+    appbook(tmp_path, "users", "remove", "bob")
+    assert "bob" not in appbook(tmp_path, "users", "list").stdout
+    gone = appbook(tmp_path, "users", "remove", "bob", check=False)
+    assert gone.returncode == 1 and "no user 'bob'" in gone.stderr

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .definitions import Loaded
     from .files import FileStore
     from .publish import PublishResult
+    from .users import Users
 
 
 def default_actor() -> str:
@@ -85,6 +86,13 @@ class Appbook:
     def files(self) -> FilesHandle:
         """Files as this engine's actor: ``app.files.put(data, name=...)``."""
         return FilesHandle(self.file_store, self.actor)
+
+    @property
+    def users(self) -> Users:
+        """Users and their roles, written as this engine's actor: ``app.users.add(...)``."""
+        from .users import Users
+
+        return Users(self.engine, self.actor)
 
     def publish(self, directory: str | Path, *, allow_destructive: bool = False) -> PublishResult:
         """Validate every ``*.component.yaml`` under ``directory`` and publish them together."""

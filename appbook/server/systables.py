@@ -99,7 +99,24 @@ class StoredFile(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class User(Base):
+    """A person (or service) known to Appbook, with roles that workflows and, later, access
+    rules refer to. Authentication stays with jupyter_server's identity provider; the name
+    is the one it reports."""
+
+    __tablename__ = "appbook_users"
+
+    name: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    display_name: Mapped[str] = mapped_column(sa.String(200), default="")
+    email: Mapped[str] = mapped_column(sa.String(320), default="")
+    roles: Mapped[list[str]] = mapped_column(JSONType)
+    disabled: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(sa.String(200))
+
+
 SYSTEM_METADATA = Base.metadata
 PUBLICATIONS = cast(sa.Table, Publication.__table__)
 EVENTS = cast(sa.Table, Event.__table__)
 FILES = cast(sa.Table, StoredFile.__table__)
+USERS = cast(sa.Table, User.__table__)

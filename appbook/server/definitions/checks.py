@@ -12,6 +12,7 @@ from .loader import Loaded, Source
 from .models import NUMERIC_TYPES, SYSTEM_FIELDS, TEXT_TYPES, ComponentDef, FieldDef
 from .pages import check_pages
 from .sizes import SizeError, parse_size
+from .workflows import check_workflows
 
 RESERVED_PREFIX = "appbook_"
 
@@ -114,6 +115,8 @@ def check_set(loaded: Sequence[Loaded]) -> list[Problem]:
     for item in loaded:
         defn = item.definition
         for loc, message in check_pages(defn.name, defn.fields, defn.pages or {}, definitions):
+            problems.append(item.source.problem(loc, message))
+        for loc, message in check_workflows(defn.workflows or {}, defn.fields, item.source.folder):
             problems.append(item.source.problem(loc, message))
         for fname, field in item.definition.fields.items():
             if field.to is not None and field.to not in by_name:

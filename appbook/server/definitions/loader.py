@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ class Source:
 
     file: str
     tree: Any
+    folder: Path | None = None  # the file's folder, when read from disk (notebooks beside it)
 
     def line_of(self, loc: Loc) -> int | None:
         """1-based line of the deepest key or item of ``loc`` found in the file."""
@@ -163,7 +164,8 @@ def read_file(path: Path, display: str | None = None) -> tuple[Source | None, li
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return None, [Problem(name, None, "", f"cannot read file: {exc}")]
-    return parse(text, name)
+    source, problems = parse(text, name)
+    return (replace(source, folder=path.parent) if source else None), problems
 
 
 def find_files(directory: Path) -> list[Path]:

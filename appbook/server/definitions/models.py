@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from .pages import PageDef
+from .workflows import WorkflowDef
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=60)]
@@ -128,7 +129,7 @@ class ComponentDef(_Strict):
     # Later parts (UI, dataflows, workflows, access) validate these sections further.
     pages: dict[Name, PageDef] | None = None
     dataflows: dict[str, Any] | list[Any] | None = None
-    workflows: dict[str, Any] | list[Any] | None = None
+    workflows: dict[Name, WorkflowDef] | None = None
     access: dict[str, Any] | None = None
     scripts: dict[str, Any] | StrictStr | None = None
 
@@ -170,4 +171,4 @@ class ComponentDef(_Strict):
 
     def snapshot(self) -> dict[str, Any]:
         """The JSON form stored in publications (round-trips through model_validate)."""
-        return self.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+        return self.model_dump(mode="json", exclude_none=True, exclude_defaults=True, by_alias=True)

@@ -94,11 +94,12 @@ def index_html(base_url: str, components: dict[str, Any]) -> str:
         if not pages:
             continue
         href = f"{base_url}appbook/apps/{name}"
-        # Dialogs open over another page, not on their own.
+        # Dialogs open over another page, and pages that take parameters (a record id)
+        # are reached from the app itself.
         links = " · ".join(
             f"<a href='{href}?page={html.escape(p)}'>{html.escape(page.title or p)}</a>"
             for p, page in pages.items()
-            if not page.dialog
+            if not page.dialog and not page.params
         )
         title = html.escape(comp.definition.title or name)
         rows.append(f"<li><a class='app' href='{href}'>{title}</a> <span>({links})</span></li>")

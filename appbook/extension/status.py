@@ -16,6 +16,7 @@ from ..server.errors import (
     ServiceUnavailable,
     ValidationError,
 )
+from ..server.expressions import ExpressionError
 from ..server.schema import SchemaOutdated
 
 # Order matters: the first class an error is an instance of wins.
@@ -23,6 +24,7 @@ STATUS: tuple[tuple[type[AppbookError], int], ...] = (
     (DefinitionError, 422),
     (ValidationError, 422),
     (QueryError, 400),
+    (ExpressionError, 422),
     (NotFound, 404),
     (Conflict, 409),
     (PublishError, 409),

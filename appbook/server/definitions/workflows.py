@@ -29,9 +29,9 @@ workflows:
 Each step has exactly one kind key (:data:`STEP_KINDS`) and the common properties (retries,
 timeout, what happens on failure, the next step). Steps run in order unless a step names
 where to go. Shapes are checked by these models; :func:`check_workflows` checks what spans
-them: step references, unreachable steps, expressions (compiled with Jinja2's sandbox, the
-evaluator workflows run them with), fields, cron expressions and notebooks, each problem
-with its path so the loader gives its line.
+them: step references, unreachable steps, expressions (compiled by
+:mod:`appbook.server.expressions`, the evaluator workflows run them with), fields, cron
+expressions and notebooks, each problem with its path so the loader gives its line.
 """
 
 from __future__ import annotations
@@ -393,13 +393,12 @@ def _duration(path: list[str | int], text: str) -> Problems:
 
 def _expression(path: list[str | int], text: str) -> Problems:
     """Expressions compile with the sandboxed evaluator they will run with."""
-    from jinja2 import TemplateSyntaxError
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
+    from ..expressions import ExpressionError, compile_expression
 
     try:
-        ImmutableSandboxedEnvironment().compile_expression(text)
-    except TemplateSyntaxError as exc:
-        yield path, f"{text!r} is not a valid expression: {exc.message}"
+        compile_expression(text)
+    except ExpressionError as exc:
+        yield path, exc.message
 
 
 def _unknown(name: str, fields: Mapping[str, Any]) -> str:

@@ -1,0 +1,64 @@
+"""Expressions in definitions (workflow conditions, dataflow mappings), evaluated safely.
+
+One evaluator for every expression Appbook runs: Jinja2's ``ImmutableSandboxedEnvironment``
+compiles ``record.amount > 10000 and inputs.urgent`` into a function of a context. The
+sandbox refuses attribute access to internals (``__class__``, ``__globals__``, …) and calls
+that mutate objects; undefined names are errors, not silent blanks. Never ``eval``.
+
+>>> evaluate("record.amount * 2", {"record": {"amount": 21}})
+42
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+from typing import Any
+
+from .errors import AppbookError
+
+
+class ExpressionError(AppbookError):
+    """An expression that does not compile, or fails when evaluated."""
+
+    code = "expression_failed"
+
+
+@lru_cache(maxsize=1)
+def _environment() -> Any:
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    return ImmutableSandboxedEnvironment(undefined=StrictUndefined)
+
+
+@lru_cache(maxsize=4096)
+def compile_expression(text: str) -> Callable[..., Any]:
+    """``text`` compiled once (cached); ExpressionError if it is not an expression."""
+    from jinja2 import TemplateSyntaxError
+
+    try:
+        compiled: Callable[..., Any] = _environment().compile_expression(
+            text, undefined_to_none=False
+        )
+    except TemplateSyntaxError as exc:
+        raise ExpressionError(f"{text!r} is not a valid expression: {exc.message}") from None
+    return compiled
+
+
+def evaluate(text: str, context: Mapping[str, Any], *, where: str = "") -> Any:
+    """The value of ``text`` with ``context``'s names; ExpressionError saying what failed
+    (``where`` names the step or field, for the message)."""
+    from jinja2 import UndefinedError
+    from jinja2.exceptions import SecurityError
+
+    prefix = f"{where}: " if where else ""
+    function = compile_expression(text)
+    try:
+        return function(**context)
+    except UndefinedError as exc:
+        raise ExpressionError(f"{prefix}{text!r}: {exc.message}") from None
+    except SecurityError as exc:
+        raise ExpressionError(f"{prefix}{text!r} is not allowed: {exc}") from None
+    except Exception as exc:  # a type error, a division by zero, …: the maker's to fix
+        raise ExpressionError(f"{prefix}{text!r} failed: {type(exc).__name__}: {exc}") from None

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .files import FileStore
     from .publish import PublishResult
     from .users import Users
+    from .workflows import Runs
 
 
 def default_actor() -> str:
@@ -86,6 +87,13 @@ class Appbook:
     def files(self) -> FilesHandle:
         """Files as this engine's actor: ``app.files.put(data, name=...)``."""
         return FilesHandle(self.file_store, self.actor)
+
+    @property
+    def runs(self) -> Runs:
+        """Workflow runs, started as this engine's actor: ``app.runs.start(...)``."""
+        from .workflows import Runs
+
+        return Runs(self)
 
     @property
     def users(self) -> Users:

@@ -113,6 +113,19 @@ class ComponentHandle:
             self.name, group_by=group_by, metrics=metrics, where=where, order_by=order_by
         )
 
+    def run_workflow(
+        self,
+        workflow: str,
+        *,
+        record_id: int | None = None,
+        inputs: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Start ``workflow`` (on record ``record_id``, with ``inputs``) and run it here
+        until it ends or waits; the run (see :class:`appbook.server.workflows.Runs`)."""
+        runs = self.app.runs
+        run = runs.start(self.name, workflow, record_id=record_id, inputs=inputs)
+        return runs.advance(int(run["id"]))
+
     def attach(
         self,
         record_id: int,

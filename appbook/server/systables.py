@@ -115,8 +115,57 @@ class User(Base):
     created_by: Mapped[str] = mapped_column(sa.String(200))
 
 
+class Run(Base):
+    """One run of a workflow: a persistent state machine, one transaction per transition."""
+
+    __tablename__ = "appbook_runs"
+    __table_args__ = (
+        sa.Index("ix_appbook_runs_status_wake", "status", "wake_at"),
+        sa.Index("ix_appbook_runs_workflow", "component", "workflow", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    component: Mapped[str] = mapped_column(sa.String(100))
+    workflow: Mapped[str] = mapped_column(sa.String(100))
+    record_id: Mapped[int | None] = mapped_column(sa.BigInteger, nullable=True)
+    # queued | running | waiting | succeeded | failed | cancelled | timed_out
+    status: Mapped[str] = mapped_column(sa.String(20))
+    step: Mapped[str | None] = mapped_column(sa.String(100), nullable=True)  # the next to run
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    outputs: Mapped[dict[str, Any]] = mapped_column(JSONType)  # step name -> its outputs
+    error: Mapped[str] = mapped_column(sa.Text, default="")
+    wake_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    lease_owner: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_by: Mapped[str] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class StepRun(Base):
+    """One attempt at one step of a run."""
+
+    __tablename__ = "appbook_step_runs"
+    __table_args__ = (sa.Index("ix_appbook_step_runs_run", "run_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(sa.BigInteger, sa.ForeignKey("appbook_runs.id"))
+    step: Mapped[str] = mapped_column(sa.String(100))
+    attempt: Mapped[int] = mapped_column(sa.Integer)
+    status: Mapped[str] = mapped_column(sa.String(20))  # running | succeeded | failed
+    # run, step and attempt: a step retried after a crash can tell it already acted
+    idempotency_key: Mapped[str] = mapped_column(sa.String(120), unique=True)
+    outputs: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    error: Mapped[str] = mapped_column(sa.Text, default="")
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
 SYSTEM_METADATA = Base.metadata
 PUBLICATIONS = cast(sa.Table, Publication.__table__)
 EVENTS = cast(sa.Table, Event.__table__)
 FILES = cast(sa.Table, StoredFile.__table__)
 USERS = cast(sa.Table, User.__table__)
+RUNS = cast(sa.Table, Run.__table__)
+STEP_RUNS = cast(sa.Table, StepRun.__table__)

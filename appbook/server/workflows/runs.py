@@ -1,0 +1,307 @@
+"""Runs and step runs, and the machine that moves a run from step to step.
+
+A run is a row (``appbook_runs``) with a status and the name of the step to run next; each
+attempt at a step is a row (``appbook_step_runs``) whose idempotency key (run, step,
+attempt) lets a step retried after a crash see that it already acted. Every transition is a
+transaction: a step starts (step run ``running``), then its outcome and the run's next step
+are written together.
+
+This module runs the steps that need no kernel and no outside service: ``update_field``,
+``update_record``, ``if``, ``switch``, ``wait`` and ``finish``. A run that reaches a
+``notebook``, ``approval``, ``notify``, ``dataflow`` or ``reset_to_draft`` step fails with a
+message saying that kind does not run yet (the executor and the services land next).
+Retries (count, backoff) and ``on_failure`` (fail, continue, goto) apply to every step.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from ..db import read_transaction, write_transaction
+from ..definitions.workflows import Goto, Step, WorkflowDef, duration_seconds
+from ..errors import AppbookError, Conflict, NotFound
+from ..expressions import evaluate
+from ..systables import RUNS, STEP_RUNS, utcnow
+
+if TYPE_CHECKING:
+    from ..engine import Appbook
+
+TERMINAL = frozenset({"succeeded", "failed", "cancelled", "timed_out"})
+RUNNABLE = frozenset({"update_field", "update_record", "if", "switch", "wait", "finish"})
+
+
+class StepFailed(AppbookError):
+    """A step did not do what it should (its message says why)."""
+
+    code = "step_failed"
+
+
+class Runs:
+    """Start, advance, inspect and cancel runs of one data layer, acting as ``app.actor``."""
+
+    def __init__(self, app: Appbook) -> None:
+        self.app = app
+
+    # -- starting and reading -----------------------------------------------------------
+    def start(
+        self,
+        component: str,
+        workflow: str,
+        *,
+        record_id: int | None = None,
+        inputs: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """A new queued run of ``component``'s ``workflow`` (NotFound for an unknown one or
+        record)."""
+        definition = self._workflow(component, workflow)
+        if record_id is not None:
+            self.app.records.get(component, record_id)  # NotFound names it
+        first = definition.steps()[0][1].name
+        now = utcnow()
+        with write_transaction(self.app.engine) as conn:
+            run_id = conn.execute(
+                RUNS.insert()
+                .values(
+                    component=component,
+                    workflow=workflow,
+                    record_id=record_id,
+                    status="queued",
+                    step=first,
+                    inputs=dict(inputs or {}),
+                    outputs={},
+                    error="",
+                    created_by=self.app.actor,
+                    created_at=now,
+                    updated_at=now,
+                )
+                .returning(RUNS.c.id)
+            ).scalar_one()
+        return self.get(int(run_id))
+
+    def get(self, run_id: int) -> dict[str, Any]:
+        """The run, or NotFound."""
+        with read_transaction(self.app.engine) as conn:
+            row = conn.execute(sa.select(RUNS).where(RUNS.c.id == run_id)).mappings().first()
+        if row is None:
+            raise NotFound(f"no workflow run {run_id}")
+        return dict(row)
+
+    def steps(self, run_id: int) -> list[dict[str, Any]]:
+        """The step runs of a run, in order."""
+        query = sa.select(STEP_RUNS).where(STEP_RUNS.c.run_id == run_id).order_by(STEP_RUNS.c.id)
+        with read_transaction(self.app.engine) as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def cancel(self, run_id: int) -> dict[str, Any]:
+        """Cancel a run that has not ended (Conflict if it has)."""
+        now = utcnow()
+        with write_transaction(self.app.engine) as conn:
+            status = conn.execute(sa.select(RUNS.c.status).where(RUNS.c.id == run_id)).scalar()
+            if status is None:
+                raise NotFound(f"no workflow run {run_id}")
+            if status in TERMINAL:
+                raise Conflict(f"workflow run {run_id} has already ended ({status})", field=None)
+            conn.execute(
+                RUNS.update()
+                .where(RUNS.c.id == run_id)
+                .values(status="cancelled", finished_at=now, updated_at=now, wake_at=None)
+            )
+        return self.get(run_id)
+
+    # -- the machine -----------------------------------------------------------------
+    def advance(self, run_id: int, *, now: datetime | None = None) -> dict[str, Any]:
+        """Run steps until the run ends or waits; the run as it stands then."""
+        while True:
+            run = self.get(run_id)
+            if run["status"] in TERMINAL:
+                return run
+            moment = now or utcnow()
+            due = run["wake_at"] is None or run["wake_at"] <= moment
+            if run["status"] == "waiting" and not due:
+                return run
+            if run["step"] is None:  # a wait was the last step, and it is over
+                self._end(run["id"], "succeeded", moment)
+                continue
+            self._step(run, moment)
+
+    def _end(self, run_id: int, status: str, now: datetime) -> None:
+        with write_transaction(self.app.engine) as conn:
+            conn.execute(
+                RUNS.update()
+                .where(RUNS.c.id == run_id)
+                .values(status=status, finished_at=now, updated_at=now, wake_at=None)
+            )
+
+    def _step(self, run: dict[str, Any], now: datetime) -> None:
+        definition = self._workflow(run["component"], run["workflow"])
+        order = [step for _, step in definition.steps()]
+        step = next(s for s in order if s.name == run["step"])
+        attempt = self._attempts(run["id"], step.name) + 1
+        with write_transaction(self.app.engine) as conn:
+            step_run_id = conn.execute(
+                STEP_RUNS.insert()
+                .values(
+                    run_id=run["id"],
+                    step=step.name,
+                    attempt=attempt,
+                    status="running",
+                    idempotency_key=f"{run['id']}:{step.name}:{attempt}",
+                    outputs={},
+                    error="",
+                    started_at=now,
+                )
+                .returning(STEP_RUNS.c.id)
+            ).scalar_one()
+            conn.execute(
+                RUNS.update()
+                .where(RUNS.c.id == run["id"])
+                .values(status="running", wake_at=None, updated_at=now)
+            )
+        try:
+            outcome = self._execute(step, run, now)
+        except Exception as exc:
+            message = f"step {step.name}: {getattr(exc, 'message', None) or exc}"
+            self._failed(run, step, order, step_run_id, attempt, message, now)
+            return
+        self._finish_step(run, step, order, step_run_id, outcome, now)
+
+    def _execute(self, step: Step, run: dict[str, Any], now: datetime) -> dict[str, Any]:
+        """Do the step; returns ``{"outputs": …, "next": step | None, "status": …}``."""
+        if step.kind not in RUNNABLE:
+            raise StepFailed(f"{step.kind} steps do not run yet (their executor lands next)")
+        where = f"step {step.name}"
+        context = self._context(run)
+        if step.kind in ("update_field", "update_record"):
+            values = (
+                {step.update_field.field: step.update_field.value}
+                if step.update_field is not None
+                else dict(step.update_record or {})
+            )
+            if run["record_id"] is None:
+                raise StepFailed("this run has no record to update")
+            self.app.records.update(
+                run["component"], run["record_id"], values, actor=run["created_by"]
+            )
+            return {"outputs": {"updated": sorted(values)}}
+        if step.kind == "if":
+            holds = bool(evaluate(step.if_ or "", context, where=where))
+            return {"outputs": {"result": holds}, "next": step.then if holds else step.else_}
+        if step.kind == "switch":
+            value = evaluate(step.switch or "", context, where=where)
+            target = step.cases.get(str(value), step.default)
+            return {"outputs": {"value": value}, "next": target}
+        if step.kind == "wait":
+            assert step.wait is not None
+            if step.wait.duration is not None:
+                until = now + timedelta(seconds=duration_seconds(step.wait.duration))
+            else:
+                until = _as_datetime(evaluate(step.wait.until or "", context, where=where))
+            return {"outputs": {"until": until.isoformat()}, "status": "waiting", "wake": until}
+        return {"outputs": {}, "status": "succeeded"}  # finish
+
+    def _finish_step(
+        self,
+        run: dict[str, Any],
+        step: Step,
+        order: list[Step],
+        step_run_id: int,
+        outcome: dict[str, Any],
+        now: datetime,
+    ) -> None:
+        status = outcome.get("status")
+        following = outcome.get("next") or step.next or _after(order, step)
+        values: dict[str, Any] = {
+            "outputs": {**run["outputs"], step.name: outcome["outputs"]},
+            "updated_at": now,
+        }
+        if status == "succeeded" or (status is None and following is None):
+            values.update(status="succeeded", step=None, finished_at=now)
+        elif status == "waiting":
+            # The wait is this step; when it is over the run goes on after it (or, if it
+            # was the last step, succeeds: see advance).
+            values.update(status="waiting", wake_at=outcome["wake"], step=following)
+        else:
+            values.update(status="running", step=following)
+        with write_transaction(self.app.engine) as conn:
+            conn.execute(
+                STEP_RUNS.update()
+                .where(STEP_RUNS.c.id == step_run_id)
+                .values(status="succeeded", outputs=outcome["outputs"], finished_at=now)
+            )
+            conn.execute(RUNS.update().where(RUNS.c.id == run["id"]).values(**values))
+
+    def _failed(
+        self,
+        run: dict[str, Any],
+        step: Step,
+        order: list[Step],
+        step_run_id: int,
+        attempt: int,
+        message: str,
+        now: datetime,
+    ) -> None:
+        values: dict[str, Any] = {"updated_at": now, "error": message}
+        if attempt <= step.retries.count:
+            backoff = duration_seconds(step.retries.backoff) * attempt
+            values.update(status="waiting", wake_at=now + timedelta(seconds=backoff))
+        elif step.on_failure == "continue" or isinstance(step.on_failure, Goto):
+            target = (
+                step.on_failure.goto if isinstance(step.on_failure, Goto) else _after(order, step)
+            )
+            if target is None:
+                values.update(status="succeeded", step=None, finished_at=now)
+            else:
+                values.update(status="running", step=target)
+        else:
+            values.update(status="failed", finished_at=now)
+        with write_transaction(self.app.engine) as conn:
+            conn.execute(
+                STEP_RUNS.update()
+                .where(STEP_RUNS.c.id == step_run_id)
+                .values(status="failed", error=message, finished_at=now)
+            )
+            conn.execute(RUNS.update().where(RUNS.c.id == run["id"]).values(**values))
+
+    # -- helpers ------------------------------------------------------------------------
+    def _workflow(self, component: str, workflow: str) -> WorkflowDef:
+        definition = self.app.registry.get(component).definition
+        workflows = definition.workflows or {}
+        if workflow not in workflows:
+            known = ", ".join(workflows) or "none"
+            raise NotFound(f"component {component!r} has no workflow {workflow!r} ({known})")
+        return workflows[workflow]
+
+    def _attempts(self, run_id: int, step: str) -> int:
+        query = sa.select(sa.func.count()).where(
+            STEP_RUNS.c.run_id == run_id, STEP_RUNS.c.step == step
+        )
+        with read_transaction(self.app.engine) as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def _context(self, run: dict[str, Any]) -> dict[str, Any]:
+        record = (
+            self.app.records.get(run["component"], run["record_id"])
+            if run["record_id"] is not None
+            else {}
+        )
+        return {"record": record, "inputs": run["inputs"], "steps": run["outputs"], "run": run}
+
+
+def _after(order: list[Step], step: Step) -> str | None:
+    """The step after ``step`` in order, if any (only for steps that fall through)."""
+    if step.kind in ("finish", "reset_to_draft"):
+        return None
+    index = order.index(step)
+    return order[index + 1].name if index + 1 < len(order) else None
+
+
+def _as_datetime(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        raise StepFailed(f"wait until: {value!r} is not a date and time") from None

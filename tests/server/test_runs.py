@@ -1,0 +1,169 @@
+"""Workflow runs on SQLite and PostgreSQL: steps, branches, waits, retries, failures, cancel."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from appbook.server.engine import Appbook
+from appbook.server.errors import Conflict, NotFound
+from appbook.server.systables import utcnow
+
+INVOICES = """\
+name: invoices
+fields:
+  number: {type: string}
+  amount: {type: number}
+  status: {type: enum, choices: {0: New, 1: Accepted, 3: Paid, 4: Overdue}, default: 0}
+  note: {type: string}
+workflows:
+  triage:
+    stages:
+      - name: decide
+        steps:
+          - name: big
+            if: "record.amount > 10000"
+            then: flag
+            else: accept
+          - name: flag
+            update_record: {note: "needs approval"}
+            next: done
+          - name: accept
+            update_field: {field: status, value: 1}
+          - name: done
+            finish: {}
+  by_status:
+    stages:
+      - name: s
+        steps:
+          - name: pick
+            switch: "record.status"
+            cases: {"0": mark_new, "3": mark_paid}
+            default: other
+          - {name: mark_new, update_field: {field: note, value: new}, next: end}
+          - {name: mark_paid, update_field: {field: note, value: paid}, next: end}
+          - {name: other, update_field: {field: note, value: other}}
+          - {name: end, finish: {}}
+  later:
+    stages:
+      - name: s
+        steps:
+          - {name: pause, wait: {for: 1h}}
+          - {name: mark, update_field: {field: status, value: 4}}
+  flaky:
+    stages:
+      - name: s
+        steps:
+          - name: bad
+            if: "record.amount / inputs.divisor > 1"
+            then: ok
+            else: ok
+            retries: {count: 1, backoff: 10m}
+          - {name: ok, finish: {}}
+  tolerant:
+    stages:
+      - name: s
+        steps:
+          - name: bad
+            update_field: {field: status, value: 99}
+            on_failure: {goto: note}
+          - {name: never, finish: {}}
+          - {name: note, update_field: {field: note, value: recovered}}
+  manual:
+    stages:
+      - name: s
+        steps:
+          - {name: ask, approval: {role: managers}}
+"""
+
+
+@pytest.fixture
+def invoices(app: Appbook) -> Appbook:
+    app.publish_texts({"invoices.component.yaml": INVOICES})
+    return app
+
+
+def new(app: Appbook, **values: Any) -> int:
+    return int(app["invoices"].create({"number": "INV-1", **values})["id"])
+
+
+def test_branches_update_the_record_and_every_step_is_a_row(invoices: Appbook) -> None:
+    small, big = new(invoices, amount=50), new(invoices, amount=20000, number="INV-2")
+    run = invoices["invoices"].run_workflow("triage", record_id=small)
+    assert run["status"] == "succeeded" and run["step"] is None and run["finished_at"]
+    assert invoices["invoices"].get(small)["status"] == 1
+    steps = invoices.runs.steps(run["id"])
+    assert [(s["step"], s["status"], s["attempt"]) for s in steps] == [
+        ("big", "succeeded", 1),
+        ("accept", "succeeded", 1),
+        ("done", "succeeded", 1),
+    ]
+    assert steps[0]["outputs"] == {"result": False}
+    assert steps[0]["idempotency_key"] == f"{run['id']}:big:1"
+    flagged = invoices["invoices"].run_workflow("triage", record_id=big)
+    record = invoices["invoices"].get(big)
+    assert (record["note"], record["status"]) == ("needs approval", 0)
+    assert [s["step"] for s in invoices.runs.steps(flagged["id"])] == ["big", "flag", "done"]
+    assert record["updated_by"] == "tester"  # the run acts as the user who started it
+
+
+def test_switch_takes_the_case_or_the_default(invoices: Appbook) -> None:
+    paid, odd = new(invoices, status=3), new(invoices, status=1, number="INV-2")
+    invoices["invoices"].run_workflow("by_status", record_id=paid)
+    invoices["invoices"].run_workflow("by_status", record_id=odd)
+    assert invoices["invoices"].get(paid)["note"] == "paid"
+    assert invoices["invoices"].get(odd)["note"] == "other"
+
+
+def test_a_wait_survives_until_due_then_the_run_goes_on(invoices: Appbook) -> None:
+    record = new(invoices)
+    run = invoices["invoices"].run_workflow("later", record_id=record)
+    assert run["status"] == "waiting" and run["step"] == "mark"
+    assert run["wake_at"] - utcnow() > timedelta(minutes=59)
+    assert invoices.runs.advance(run["id"])["status"] == "waiting"  # not yet
+    later = utcnow() + timedelta(hours=2)
+    done = invoices.runs.advance(run["id"], now=later)
+    assert done["status"] == "succeeded" and invoices["invoices"].get(record)["status"] == 4
+
+
+def test_retries_wait_their_backoff_then_the_run_fails_naming_the_step(invoices: Appbook) -> None:
+    record = new(invoices, amount=10)
+    run = invoices["invoices"].run_workflow("flaky", record_id=record, inputs={"divisor": 0})
+    assert run["status"] == "waiting" and "step bad:" in run["error"]  # first failure: retry
+    assert "ZeroDivisionError" in run["error"]
+    run = invoices.runs.advance(run["id"], now=utcnow() + timedelta(minutes=11))
+    assert run["status"] == "failed" and run["error"].startswith("step bad:")
+    attempts = [(s["attempt"], s["status"]) for s in invoices.runs.steps(run["id"])]
+    assert attempts == [(1, "failed"), (2, "failed")]
+
+
+def test_on_failure_goto_recovers(invoices: Appbook) -> None:
+    record = new(invoices)
+    run = invoices["invoices"].run_workflow("tolerant", record_id=record)
+    assert run["status"] == "succeeded"
+    assert "status" in run["error"]  # the failure stays on the run for the record
+    assert invoices["invoices"].get(record)["note"] == "recovered"
+    assert [s["step"] for s in invoices.runs.steps(run["id"])] == ["bad", "note"]
+
+
+def test_kinds_that_do_not_run_yet_fail_clearly(invoices: Appbook) -> None:
+    run = invoices["invoices"].run_workflow("manual")
+    assert run["status"] == "failed"
+    assert run["error"] == "step ask: approval steps do not run yet (their executor lands next)"
+
+
+def test_cancel_and_unknown_things(invoices: Appbook) -> None:
+    run = invoices["invoices"].run_workflow("later", record_id=new(invoices))
+    cancelled = invoices.runs.cancel(run["id"])
+    assert cancelled["status"] == "cancelled"
+    assert invoices.runs.advance(run["id"])["status"] == "cancelled"  # stays cancelled
+    with pytest.raises(Conflict, match="has already ended"):
+        invoices.runs.cancel(run["id"])
+    with pytest.raises(NotFound, match="has no workflow 'nope'"):
+        invoices["invoices"].run_workflow("nope")
+    with pytest.raises(NotFound, match="invoices record 999 does not exist"):
+        invoices["invoices"].run_workflow("triage", record_id=999)
+    with pytest.raises(NotFound, match="no workflow run 12345"):
+        invoices.runs.get(12345)

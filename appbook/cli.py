@@ -290,3 +290,34 @@ def users_remove(name: str, home: str | None, database_url: str | None) -> None:
     with engine(home, database_url) as app:
         app.users.remove(name)
         click.echo(f"removed {name}")
+
+
+@main.command("run")
+@click.argument("component")
+@click.argument("workflow")
+@click.option("--record", "record_id", type=int, help="The record the run is about.")
+@click.option("--param", "params", multiple=True, help="An input, as key=value (repeat).")
+@data_options
+def run(
+    component: str,
+    workflow: str,
+    record_id: int | None,
+    params: tuple[str, ...],
+    home: str | None,
+    database_url: str | None,
+) -> None:
+    """Start COMPONENT's WORKFLOW and run it here until it ends or waits."""
+    inputs: dict[str, str] = {}
+    for param in params:
+        key, sep, value = param.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{param!r}: expected key=value", param_hint="--param")
+        inputs[key] = value
+    with engine(home, database_url) as app:
+        result = app[component].run_workflow(workflow, record_id=record_id, inputs=inputs)
+        steps = " -> ".join(s["step"] for s in app.runs.steps(int(result["id"])))
+        click.echo(f"run {result['id']}: {result['status']} ({steps})")
+        if result["error"]:
+            click.echo(f"  {result['error']}")
+        if result["status"] == "failed":
+            sys.exit(1)

@@ -42,6 +42,7 @@ def test_help_lists_commands(tmp_path: Path) -> None:
         "db",
         "files",
         "users",
+        "run",
     ):
         assert command in out
 
@@ -123,3 +124,35 @@ def test_users_add_roles_list_remove(tmp_path: Path) -> None:
     assert "bob" not in appbook(tmp_path, "users", "list").stdout
     gone = appbook(tmp_path, "users", "remove", "bob", check=False)
     assert gone.returncode == 1 and "no user 'bob'" in gone.stderr
+
+
+def test_run_a_workflow(tmp_path: Path) -> None:
+    folder = tmp_path / "defs"
+    folder.mkdir()
+    (folder / "tasks.component.yaml").write_text(
+        """\
+name: tasks
+fields:
+  title: {type: string}
+  done: {type: boolean, default: false}
+workflows:
+  close:
+    stages:
+      - name: s
+        steps:
+          - {name: check, if: "inputs.really == 'yes'", then: mark, else: stop}
+          - {name: mark, update_field: {field: done, value: true}}
+          - {name: stop, finish: {}}
+"""
+    )
+    appbook(tmp_path, "publish", str(folder))
+    (tmp_path / "t.jsonl").write_text('{"title": "Write the docs"}\n')
+    appbook(tmp_path, "records", "import", "tasks", str(tmp_path / "t.jsonl"))
+    out = appbook(tmp_path, "run", "tasks", "close", "--record", "1", "--param", "really=yes")
+    assert "run 1: succeeded (check -> mark -> stop)" in out.stdout
+    exported = appbook(tmp_path, "records", "export", "tasks", "-", "--format", "jsonl").stdout
+    assert json.loads(exported.splitlines()[0])["done"] is True
+    bad = appbook(tmp_path, "run", "tasks", "close", "--param", "oops", check=False)
+    assert bad.returncode == 2 and "expected key=value" in bad.stderr
+    missing = appbook(tmp_path, "run", "tasks", "nope", check=False)
+    assert missing.returncode == 1 and "has no workflow 'nope'" in missing.stderr

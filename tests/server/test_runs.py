@@ -9,7 +9,7 @@ import pytest
 
 from appbook.server.engine import Appbook
 from appbook.server.errors import Conflict, NotFound
-from appbook.server.systables import utcnow
+from appbook.server.systables import RUNS, STEP_RUNS, utcnow
 
 INVOICES = """\
 name: invoices
@@ -167,3 +167,71 @@ def test_cancel_and_unknown_things(invoices: Appbook) -> None:
         invoices["invoices"].run_workflow("triage", record_id=999)
     with pytest.raises(NotFound, match="no workflow run 12345"):
         invoices.runs.get(12345)
+
+
+CAPPED = (
+    INVOICES
+    + """\
+  capped:
+    max_concurrent: 1
+    stages:
+      - name: s
+        steps:
+          - {name: mark, update_field: {field: note, value: done}}
+  fragile:
+    stages:
+      - name: s
+        steps:
+          - name: mark
+            update_field: {field: note, value: done}
+            retries: {count: 1, backoff: 1s}
+"""
+)
+
+
+def test_claims_lease_runs_and_respect_the_concurrency_cap(app: Appbook) -> None:
+    app.publish_texts({"invoices.component.yaml": CAPPED})
+    record = new(app)
+    first = app.runs.start("invoices", "capped", record_id=record)
+    second = app.runs.start("invoices", "capped", record_id=record)
+    claimed = app.runs.claim("worker-a")
+    assert claimed is not None and claimed["id"] == first["id"]
+    assert claimed["lease_owner"] == "worker-a"
+    assert app.runs.claim("worker-b") is None  # the cap is 1 and worker-a holds one
+    app.runs.heartbeat(first["id"], "worker-a")
+    with pytest.raises(Conflict, match="not leased to worker-b"):
+        app.runs.heartbeat(first["id"], "worker-b")
+    done = app.runs.advance(first["id"], owner="worker-a")
+    assert done["status"] == "succeeded" and done["lease_owner"] is None  # released
+    again = app.runs.claim("worker-b")
+    assert again is not None and again["id"] == second["id"]
+
+
+def test_a_run_whose_worker_stopped_is_recovered_not_left_running(app: Appbook) -> None:
+    app.publish_texts({"invoices.component.yaml": CAPPED})
+    record = new(app)
+    run = app.runs.start("invoices", "fragile", record_id=record)
+    assert app.runs.claim("worker-a") is not None
+    # worker-a starts the step, then dies: the step run stays "running", the lease runs out
+    past = utcnow() - timedelta(minutes=5)
+    with app.engine.begin() as conn:
+        conn.execute(
+            STEP_RUNS.insert().values(
+                run_id=run["id"], step="mark", attempt=1, status="running",
+                idempotency_key=f"{run['id']}:mark:1", outputs={}, error="", started_at=past,
+            )
+        )  # fmt: skip
+        conn.execute(
+            RUNS.update().where(RUNS.c.id == run["id"]).values(status="running", lease_until=past)
+        )
+    claimed = app.runs.claim("worker-b")
+    assert claimed is not None and claimed["id"] == run["id"]
+    now = utcnow()
+    retrying = app.runs.advance(run["id"], owner="worker-b", now=now)
+    assert retrying["status"] == "waiting"  # the stranded attempt failed; retry after 1 s
+    done = app.runs.advance(run["id"], owner="worker-b", now=now + timedelta(seconds=2))
+    assert done["status"] == "succeeded"
+    attempts = [(s["attempt"], s["status"], s["error"]) for s in app.runs.steps(run["id"])]
+    assert attempts[0] == (1, "failed", "step mark: its worker stopped before it finished")
+    assert attempts[1][:2] == (2, "succeeded")
+    assert app["invoices"].get(record)["note"] == "done"

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from ..db import read_transaction, write_transaction
+from ..db import exclusive_lock, read_transaction, write_transaction
 from ..definitions.workflows import Goto, Step, WorkflowDef, duration_seconds
 from ..errors import AppbookError, Conflict, NotFound
 from ..expressions import evaluate
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from ..engine import Appbook
 
 TERMINAL = frozenset({"succeeded", "failed", "cancelled", "timed_out"})
+LEASE_SECONDS = 60.0  # a worker heartbeats well within it; an expired lease means it stopped
+INLINE = "inline"  # the owner of runs advanced by the caller itself (run_workflow, the CLI)
 RUNNABLE = frozenset({"update_field", "update_record", "if", "switch", "wait", "finish"})
 
 
@@ -111,21 +113,132 @@ class Runs:
             )
         return self.get(run_id)
 
+    # -- who runs what: leases -----------------------------------------------------------
+    def claim(
+        self, owner: str, *, lease: float = LEASE_SECONDS, now: datetime | None = None
+    ) -> dict[str, Any] | None:
+        """Take one run that is due, for ``owner``, for ``lease`` seconds; None if none is.
+
+        Due: queued; waiting with its time come; or running under a lease that expired (its
+        worker stopped: :meth:`advance` then counts the step it was in as a failed attempt).
+        A workflow's ``max_concurrent`` caps the runs held under live leases at once.
+        """
+        moment = now or utcnow()
+        due = sa.or_(
+            RUNS.c.status == "queued",
+            sa.and_(RUNS.c.status == "waiting", RUNS.c.wake_at <= moment),
+            sa.and_(RUNS.c.status == "running", RUNS.c.lease_until < moment),
+        )
+        with write_transaction(self.app.engine) as conn:
+            exclusive_lock(conn, "appbook.runs.claim")  # one claimer at a time per database
+            candidates = conn.execute(
+                sa.select(RUNS).where(due).order_by(RUNS.c.id).limit(100)
+            ).mappings()
+            for row in candidates:
+                if not self._has_room(conn, row, moment):
+                    continue
+                conn.execute(
+                    RUNS.update()
+                    .where(RUNS.c.id == row["id"])
+                    .values(
+                        status="running",  # held: not due for anyone else while leased
+                        lease_owner=owner,
+                        lease_until=moment + timedelta(seconds=lease),
+                        updated_at=moment,
+                    )
+                )
+                return self.get_in(conn, int(row["id"]))
+        return None
+
+    def heartbeat(self, run_id: int, owner: str, *, lease: float = LEASE_SECONDS) -> None:
+        """Extend ``owner``'s lease on a run; Conflict if another worker holds it now."""
+        moment = utcnow()
+        with write_transaction(self.app.engine) as conn:
+            result = conn.execute(
+                RUNS.update()
+                .where(RUNS.c.id == run_id, RUNS.c.lease_owner == owner)
+                .values(lease_until=moment + timedelta(seconds=lease), updated_at=moment)
+            )
+            if not result.rowcount:
+                raise Conflict(f"workflow run {run_id} is not leased to {owner}", field=None)
+
+    def _has_room(self, conn: Any, row: Any, moment: datetime) -> bool:
+        try:
+            cap = self._workflow(row["component"], row["workflow"]).max_concurrent
+        except NotFound:
+            return True  # unpublished since: advance fails it with the reason
+        if cap is None:
+            return True
+        held = conn.execute(
+            sa.select(sa.func.count()).where(
+                RUNS.c.component == row["component"],
+                RUNS.c.workflow == row["workflow"],
+                RUNS.c.id != row["id"],
+                RUNS.c.lease_until >= moment,
+                RUNS.c.status.not_in(TERMINAL),
+            )
+        ).scalar_one()
+        return int(held) < cap
+
+    @staticmethod
+    def get_in(conn: Any, run_id: int) -> dict[str, Any]:
+        """The run as ``conn`` sees it."""
+        return dict(conn.execute(sa.select(RUNS).where(RUNS.c.id == run_id)).mappings().one())
+
     # -- the machine -----------------------------------------------------------------
-    def advance(self, run_id: int, *, now: datetime | None = None) -> dict[str, Any]:
-        """Run steps until the run ends or waits; the run as it stands then."""
+    def advance(
+        self, run_id: int, *, now: datetime | None = None, owner: str | None = None
+    ) -> dict[str, Any]:
+        """Run steps until the run ends or waits; the run as it stands then. ``owner`` is the
+        worker doing it (the lease it holds); by default the caller itself.
+
+        A step left ``running`` by a worker that stopped is first counted as a failed
+        attempt, so its retries and ``on_failure`` decide, and no run stays running forever.
+        """
+        owner = owner or INLINE
+        self._recover(run_id, now or utcnow())
         while True:
             run = self.get(run_id)
             if run["status"] in TERMINAL:
-                return run
+                return self._release(run, owner)
             moment = now or utcnow()
             due = run["wake_at"] is None or run["wake_at"] <= moment
             if run["status"] == "waiting" and not due:
-                return run
+                return self._release(run, owner)
             if run["step"] is None:  # a wait was the last step, and it is over
                 self._end(run["id"], "succeeded", moment)
                 continue
-            self._step(run, moment)
+            self._step(run, moment, owner)
+
+    def _recover(self, run_id: int, now: datetime) -> None:
+        stranded = self._stranded(run_id)
+        if stranded is None:
+            return
+        run = self.get(run_id)
+        definition = self._workflow(run["component"], run["workflow"])
+        order = [step for _, step in definition.steps()]
+        step = next(s for s in order if s.name == stranded["step"])
+        message = f"step {step.name}: its worker stopped before it finished"
+        self._failed(run, step, order, stranded["id"], stranded["attempt"], message, now)
+
+    def _stranded(self, run_id: int) -> dict[str, Any] | None:
+        query = sa.select(STEP_RUNS).where(
+            STEP_RUNS.c.run_id == run_id, STEP_RUNS.c.status == "running"
+        )
+        with read_transaction(self.app.engine) as conn:
+            row = conn.execute(query).mappings().first()
+        return None if row is None else dict(row)
+
+    def _release(self, run: dict[str, Any], owner: str) -> dict[str, Any]:
+        if run["lease_owner"] != owner:
+            return run
+        with write_transaction(self.app.engine) as conn:
+            conn.execute(
+                RUNS.update()
+                .where(RUNS.c.id == run["id"], RUNS.c.lease_owner == owner)
+                .values(lease_owner=None, lease_until=None)
+            )
+        return self.get(int(run["id"]))
 
     def _end(self, run_id: int, status: str, now: datetime) -> None:
         with write_transaction(self.app.engine) as conn:
@@ -135,7 +248,7 @@ class Runs:
                 .values(status=status, finished_at=now, updated_at=now, wake_at=None)
             )
 
-    def _step(self, run: dict[str, Any], now: datetime) -> None:
+    def _step(self, run: dict[str, Any], now: datetime, owner: str) -> None:
         definition = self._workflow(run["component"], run["workflow"])
         order = [step for _, step in definition.steps()]
         step = next(s for s in order if s.name == run["step"])
@@ -155,10 +268,18 @@ class Runs:
                 )
                 .returning(STEP_RUNS.c.id)
             ).scalar_one()
+            # Running means leased: if this process stops here, the lease runs out and
+            # another worker's claim recovers the run.
             conn.execute(
                 RUNS.update()
                 .where(RUNS.c.id == run["id"])
-                .values(status="running", wake_at=None, updated_at=now)
+                .values(
+                    status="running",
+                    wake_at=None,
+                    updated_at=now,
+                    lease_owner=owner,
+                    lease_until=now + timedelta(seconds=LEASE_SECONDS),
+                )
             )
         try:
             outcome = self._execute(step, run, now)

@@ -77,8 +77,10 @@ def test_unknown_page_and_unavailable_actions(app: Appbook, view: AppView) -> No
         show("invoices", "nope", app=app, live=False)
     from appbook.server.definitions.pages import Action
 
-    view.current.run(Action(run_workflow="nightly"))
-    assert view.current.status.text == "Workflows are not available yet."
+    view.current.run(Action(run_dataflow="nightly"))
+    assert view.current.status.text == "Dataflows are not available yet."
+    view.current.run(Action(run_workflow="nightly"))  # no such workflow: said, not raised
+    assert "has no workflow 'nightly'" in view.current.status.text
 
 
 def test_action_lists_stop_at_a_refused_save_and_set_fills_fields(

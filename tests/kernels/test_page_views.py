@@ -102,3 +102,34 @@ def test_view_fields_and_tree_parents_are_checked_at_publish() -> None:
     assert "layout[2].list_view.subtitle[1]: unknown field 'houres'" in found
     assert "layout[3].tree.parent: 'team' is not a reference to tasks itself" in found
     assert all(p.split(" ")[0].count(":") >= 1 for p in found.splitlines())  # file:line
+
+
+def test_a_button_runs_a_workflow_on_the_page_record(app: Appbook) -> None:
+    flow = (
+        TASKS
+        + """\
+workflows:
+  estimate:
+    stages:
+      - name: s
+        steps:
+          - {name: big, if: "record.hours > 4", then: mark, else: skip}
+          - {name: mark, update_field: {field: team, value: red}, next: skip}
+          - {name: skip, finish: {}}
+"""
+    )
+    flow = flow.replace(
+        "      - button: {text: Save, action: [save, back]}",
+        "      - button: {text: Save, action: [save, back]}\n"
+        "      - button: {text: Estimate, action: {run_workflow: estimate}}",
+    )
+    app.publish_texts({"tasks.component.yaml": flow})
+    task = app["tasks"].create({"title": "Big one", "team": "blue", "hours": 8})
+    shell = show("tasks", "edit", app=app, live=False, id=task["id"])
+    try:
+        page = shell.current
+        page.run(page.page.layout[3].button.action)
+        assert page.status.text == "Workflow estimate: succeeded."
+        assert app["tasks"].get(task["id"])["team"] == "red"
+    finally:
+        shell.close()

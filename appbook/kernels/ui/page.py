@@ -29,7 +29,7 @@ DIALOG_CSS = """
   box-shadow: 0 10px 30px rgba(0, 0, 0, 0.3); max-width: 92vw; max-height: 84vh;
   overflow: auto; }
 """
-NOT_YET = {"run_dataflow": "dataflows", "run_workflow": "workflows", "call": "component scripts"}
+NOT_YET = {"run_dataflow": "dataflows", "call": "component scripts"}
 
 
 class PageView(widgets.VBox):  # type: ignore[misc]
@@ -295,11 +295,26 @@ class PageView(widgets.VBox):  # type: ignore[misc]
                 self.shell.open_page(
                     action.open.component, action.open.page, params, dialog=action.dialog
                 )
+            elif action.run_workflow:
+                return self._run_workflow(action.run_workflow, params, row)
             else:
                 kind = next(k for k in NOT_YET if getattr(action, k))
                 self.status.show("info", f"{NOT_YET[kind].capitalize()} are not available yet.")
                 return False
         return True
+
+    def _run_workflow(self, name: str, inputs: Mapping[str, Any], row: Mapping[str, Any]) -> bool:
+        """Run workflow ``name`` of this component, on the row's or the form's record, as
+        the app's user, until it ends or waits; its outcome in the status line."""
+        record_id = row.get("id") or (self.form.record_id if self.form is not None else None)
+        handle = self.shell.app[self.component]
+        run = handle.run_workflow(name, record_id=record_id, inputs=dict(inputs))
+        ok = run["status"] in ("succeeded", "waiting")
+        detail = f": {run['error']}" if run["status"] == "failed" and run["error"] else ""
+        self.status.show("ok" if ok else "error", f"Workflow {name}: {run['status']}{detail}.")
+        if ok:
+            self.shell.refresh_pages()  # what the run changed shows at once
+        return ok
 
     def _param(self, value: Any, row: Mapping[str, Any]) -> Any:
         if not isinstance(value, str) or "." not in value:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from appbook.server.engine import Appbook
-from appbook.server.errors import Conflict, NotFound
+from appbook.server.errors import Conflict, Forbidden, NotFound
 from appbook.server.systables import RUNS, STEP_RUNS, utcnow
 
 INVOICES = """\
@@ -75,7 +75,27 @@ workflows:
     stages:
       - name: s
         steps:
-          - {name: ask, approval: {role: managers}}
+          - {name: ask, approval: {role: managers, rejected: refuse}}
+          - {name: accept, update_field: {field: status, value: 1}, next: end}
+          - {name: refuse, update_field: {field: note, value: refused}}
+          - {name: end, finish: {}}
+  named:
+    stages:
+      - name: s
+        steps:
+          - {name: ask, approval: {user: ada, deadline: 1h, on_expiry: fail}}
+          - {name: end, finish: {}}
+  lenient:
+    stages:
+      - name: s
+        steps:
+          - {name: ask, approval: {user: ada, deadline: 1h, on_expiry: approve}}
+          - {name: mark, update_field: {field: status, value: 1}}
+  scripted:
+    stages:
+      - name: s
+        steps:
+          - {name: run, notebook: work.ipynb}
 """
 
 
@@ -149,9 +169,48 @@ def test_on_failure_goto_recovers(invoices: Appbook) -> None:
 
 
 def test_kinds_that_do_not_run_yet_fail_clearly(invoices: Appbook) -> None:
-    run = invoices["invoices"].run_workflow("manual")
+    run = invoices["invoices"].run_workflow("scripted")
     assert run["status"] == "failed"
-    assert run["error"] == "step ask: approval steps do not run yet (their executor lands next)"
+    assert run["error"] == "step run: notebook steps do not run yet (their executor lands next)"
+
+
+def test_an_approval_waits_for_a_user_with_the_role(invoices: Appbook) -> None:
+    invoices.users.add("ada", roles=["managers"])
+    invoices.users.add("bob", roles=["clerks"])
+    invoices.users.add("eve", roles=["managers"])
+    invoices.users.disable("eve")
+    yes, no = new(invoices), new(invoices, number="INV-2")
+    run = invoices["invoices"].run_workflow("manual", record_id=yes)
+    assert run["status"] == "waiting" and run["step"] == "ask" and run["wake_at"] is None
+    assert invoices.runs.advance(run["id"])["status"] == "waiting"  # no deadline: waits
+    for outsider in ("bob", "eve", "mallory"):
+        with pytest.raises(Forbidden, match="waits for a user with role 'managers'"):
+            invoices.runs.decide(run["id"], outsider, approve=True)
+    done = invoices.runs.decide(run["id"], "ada", approve=True, comment="fine")
+    assert done["status"] == "succeeded" and invoices["invoices"].get(yes)["status"] == 1
+    assert done["outputs"]["ask"]["by"] == "ada" and done["outputs"]["ask"]["approved"] is True
+    with pytest.raises(Conflict, match="not waiting for an approval"):
+        invoices.runs.decide(run["id"], "ada", approve=True)
+    refused = invoices["invoices"].run_workflow("manual", record_id=no)
+    refused = invoices.runs.decide(refused["id"], "ada", approve=False)
+    assert refused["status"] == "succeeded"  # the rejected branch ran to its end
+    assert invoices["invoices"].get(no)["note"] == "refused"
+
+
+def test_an_approval_deadline_applies_its_expiry(invoices: Appbook) -> None:
+    invoices.users.add("ada")
+    strict = invoices["invoices"].run_workflow("named", record_id=new(invoices))
+    assert strict["wake_at"] is not None
+    later = utcnow() + timedelta(hours=2)
+    assert invoices.runs.advance(strict["id"])["status"] == "waiting"  # before the deadline
+    timed_out = invoices.runs.advance(strict["id"], now=later)
+    assert timed_out["status"] == "timed_out"
+    assert timed_out["error"] == "step ask: no decision before the deadline"
+    record = new(invoices, number="INV-2")
+    lenient = invoices["invoices"].run_workflow("lenient", record_id=record)
+    approved = invoices.runs.advance(lenient["id"], now=later)
+    assert approved["status"] == "succeeded" and approved["outputs"]["ask"]["by"] == "(deadline)"
+    assert invoices["invoices"].get(record)["status"] == 1
 
 
 def test_cancel_and_unknown_things(invoices: Appbook) -> None:

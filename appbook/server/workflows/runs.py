@@ -7,9 +7,11 @@ transaction: a step starts (step run ``running``), then its outcome and the run'
 are written together.
 
 This module runs the steps that need no kernel and no outside service: ``update_field``,
-``update_record``, ``if``, ``switch``, ``wait`` and ``finish``. A run that reaches a
-``notebook``, ``approval``, ``notify``, ``dataflow`` or ``reset_to_draft`` step fails with a
-message saying that kind does not run yet (the executor and the services land next).
+``update_record``, ``if``, ``switch``, ``wait``, ``finish``, and ``approval`` (the run waits
+until a named user, or a user holding a role, decides with :meth:`Runs.decide`, or until
+its deadline). A run that reaches a ``notebook``, ``notify``, ``dataflow`` or
+``reset_to_draft`` step fails with a message saying that kind does not run yet (the
+executor and the services land next).
 Retries (count, backoff) and ``on_failure`` (fail, continue, goto) apply to every step.
 """
 
@@ -22,7 +24,7 @@ import sqlalchemy as sa
 
 from ..db import exclusive_lock, read_transaction, write_transaction
 from ..definitions.workflows import Goto, Step, WorkflowDef, duration_seconds
-from ..errors import AppbookError, Conflict, NotFound
+from ..errors import AppbookError, Conflict, Forbidden, NotFound
 from ..expressions import evaluate
 from ..systables import RUNS, STEP_RUNS, utcnow
 
@@ -32,7 +34,9 @@ if TYPE_CHECKING:
 TERMINAL = frozenset({"succeeded", "failed", "cancelled", "timed_out"})
 LEASE_SECONDS = 60.0  # a worker heartbeats well within it; an expired lease means it stopped
 INLINE = "inline"  # the owner of runs advanced by the caller itself (run_workflow, the CLI)
-RUNNABLE = frozenset({"update_field", "update_record", "if", "switch", "wait", "finish"})
+RUNNABLE = frozenset(
+    {"update_field", "update_record", "if", "switch", "wait", "finish", "approval"}
+)
 
 
 class StepFailed(AppbookError):
@@ -203,12 +207,108 @@ class Runs:
                 return self._release(run, owner)
             moment = now or utcnow()
             due = run["wake_at"] is None or run["wake_at"] <= moment
+            pending = self._pending(run_id) if run["status"] == "waiting" else None
+            if pending is not None:  # an approval: a decision, or its deadline, moves it on
+                if run["wake_at"] is None or not due:
+                    return self._release(run, owner)
+                self._expire(run, pending, moment)
+                continue
             if run["status"] == "waiting" and not due:
                 return self._release(run, owner)
             if run["step"] is None:  # a wait was the last step, and it is over
                 self._end(run["id"], "succeeded", moment)
                 continue
             self._step(run, moment, owner)
+
+    # -- approvals ----------------------------------------------------------------------
+    def decide(self, run_id: int, user: str, *, approve: bool, comment: str = "") -> dict[str, Any]:
+        """``user`` approves or rejects the approval the run waits for, then the run goes
+        on (here, until it ends or waits again). Forbidden unless the step names that user,
+        or its role is one of theirs; Conflict if the run waits for no approval."""
+        run = self.get(run_id)
+        pending = self._pending(run_id) if run["status"] == "waiting" else None
+        if pending is None:
+            raise Conflict(f"workflow run {run_id} is not waiting for an approval", field=None)
+        step = self._step_named(run, pending["step"])
+        assert step.approval is not None
+        allowed = step.approval.user == user or (
+            step.approval.role is not None
+            and any(u.name == user for u in self.app.users.with_role(step.approval.role))
+        )
+        if not allowed:
+            who = step.approval.user or f"a user with role {step.approval.role!r}"
+            raise Forbidden(f"step {step.name} waits for {who}, not {user!r}")
+        self._decided(run, step, pending, user, approve, comment, utcnow())
+        return self.advance(run_id)
+
+    def _decided(
+        self,
+        run: dict[str, Any],
+        step: Step,
+        pending: dict[str, Any],
+        user: str,
+        approve: bool,
+        comment: str,
+        now: datetime,
+    ) -> None:
+        assert step.approval is not None
+        order = self._order(run)
+        decision = {"approved": approve, "by": user, "comment": comment, "at": now.isoformat()}
+        values: dict[str, Any] = {
+            "outputs": {**run["outputs"], step.name: decision},
+            "updated_at": now,
+            "wake_at": None,
+        }
+        following = (step.next or _after(order, step)) if approve else step.approval.rejected
+        if following is not None:
+            values.update(status="running", step=following)
+        elif approve:
+            values.update(status="succeeded", step=None, finished_at=now)
+        else:
+            values.update(
+                status="failed", finished_at=now, error=f"step {step.name}: rejected by {user}"
+            )
+        with write_transaction(self.app.engine) as conn:
+            conn.execute(
+                STEP_RUNS.update()
+                .where(STEP_RUNS.c.id == pending["id"])
+                .values(status="succeeded", outputs=decision, finished_at=now)
+            )
+            conn.execute(RUNS.update().where(RUNS.c.id == run["id"]).values(**values))
+
+    def _expire(self, run: dict[str, Any], pending: dict[str, Any], now: datetime) -> None:
+        step = self._step_named(run, pending["step"])
+        assert step.approval is not None
+        expiry = step.approval.on_expiry
+        if expiry == "fail":
+            message = f"step {step.name}: no decision before the deadline"
+            with write_transaction(self.app.engine) as conn:
+                conn.execute(
+                    STEP_RUNS.update()
+                    .where(STEP_RUNS.c.id == pending["id"])
+                    .values(status="failed", error=message, finished_at=now)
+                )
+                conn.execute(
+                    RUNS.update()
+                    .where(RUNS.c.id == run["id"])
+                    .values(status="timed_out", error=message, finished_at=now, updated_at=now)
+                )
+            return
+        self._decided(run, step, pending, "(deadline)", expiry == "approve", "", now)
+
+    def _pending(self, run_id: int) -> dict[str, Any] | None:
+        query = sa.select(STEP_RUNS).where(
+            STEP_RUNS.c.run_id == run_id, STEP_RUNS.c.status == "waiting"
+        )
+        with read_transaction(self.app.engine) as conn:
+            row = conn.execute(query).mappings().first()
+        return None if row is None else dict(row)
+
+    def _order(self, run: dict[str, Any]) -> list[Step]:
+        return [step for _, step in self._workflow(run["component"], run["workflow"]).steps()]
+
+    def _step_named(self, run: dict[str, Any], name: str) -> Step:
+        return next(s for s in self._order(run) if s.name == name)
 
     def _recover(self, run_id: int, now: datetime) -> None:
         stranded = self._stranded(run_id)
@@ -321,6 +421,18 @@ class Runs:
             else:
                 until = _as_datetime(evaluate(step.wait.until or "", context, where=where))
             return {"outputs": {"until": until.isoformat()}, "status": "waiting", "wake": until}
+        if step.kind == "approval":
+            assert step.approval is not None
+            deadline = (
+                now + timedelta(seconds=duration_seconds(step.approval.deadline))
+                if step.approval.deadline is not None
+                else None
+            )
+            who = (
+                {"user": step.approval.user} if step.approval.user else {"role": step.approval.role}
+            )
+            outputs = {"waiting_for": who, "deadline": deadline.isoformat() if deadline else None}
+            return {"outputs": outputs, "status": "approval", "wake": deadline}
         return {"outputs": {}, "status": "succeeded"}  # finish
 
     def _finish_step(
@@ -338,7 +450,12 @@ class Runs:
             "outputs": {**run["outputs"], step.name: outcome["outputs"]},
             "updated_at": now,
         }
-        if status == "succeeded" or (status is None and following is None):
+        step_status = "succeeded"
+        if status == "approval":
+            # The run waits at this step; the step run stays open until someone decides.
+            values.update(status="waiting", wake_at=outcome["wake"], step=step.name)
+            step_status = "waiting"
+        elif status == "succeeded" or (status is None and following is None):
             values.update(status="succeeded", step=None, finished_at=now)
         elif status == "waiting":
             # The wait is this step; when it is over the run goes on after it (or, if it
@@ -350,7 +467,11 @@ class Runs:
             conn.execute(
                 STEP_RUNS.update()
                 .where(STEP_RUNS.c.id == step_run_id)
-                .values(status="succeeded", outputs=outcome["outputs"], finished_at=now)
+                .values(
+                    status=step_status,
+                    outputs=outcome["outputs"],
+                    finished_at=None if step_status == "waiting" else now,
+                )
             )
             conn.execute(RUNS.update().where(RUNS.c.id == run["id"]).values(**values))
 

@@ -26,7 +26,7 @@ from ...server.query import field_of
 from .grid_filters import cell_text
 from .live import LiveRefresh, follow
 from .status import StatusLine
-from .views import KeysetPaging, open_record
+from .views import KeysetPaging, SafeActions, open_record
 
 if TYPE_CHECKING:
     from ...server.engine import Appbook
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 Select = Callable[[dict[str, Any]], object]
 
 
-class ListView(KeysetPaging, widgets.VBox):  # type: ignore[misc]
+class ListView(KeysetPaging, SafeActions, widgets.VBox):  # type: ignore[misc]
     """A paged list of one component's records, each a title, a subtitle and a button.
 
     ``where`` filters and ``order_by`` orders the records (by id when not given). The parts
@@ -197,13 +197,6 @@ class ListView(KeysetPaging, widgets.VBox):  # type: ignore[misc]
 
     def _clicked(self, index: int) -> None:
         self._safely("selection", lambda: self.select(index))
-
-    def _safely(self, what: str, action: Callable[[], object]) -> None:
-        """Run a button's action; a failure goes to the status line and the kernel log."""
-        try:
-            action()
-        except Exception as exc:
-            self._failed(what, exc)
 
     @observe("live")
     def _on_live(self, change: dict[str, Any]) -> None:

@@ -33,7 +33,7 @@ from ...server.query import field_of
 from .grid_filters import cell_text
 from .live import LiveRefresh, follow
 from .status import StatusLine
-from .views import open_record
+from .views import SafeActions, open_record
 
 if TYPE_CHECKING:
     from ...server.engine import Appbook
@@ -54,7 +54,7 @@ class Level:
     more: int
 
 
-class TreeView(widgets.VBox):  # type: ignore[misc]
+class TreeView(SafeActions, widgets.VBox):  # type: ignore[misc]
     """Records of a self-referencing component as a lazily loaded, expandable tree.
 
     ``parent`` is the reference field to the component itself, ``label`` the field each
@@ -308,13 +308,6 @@ class TreeView(widgets.VBox):  # type: ignore[misc]
         label.description, label.tooltip = text, text
         label.button_style = "info" if record_id == self.selected_id else ""
         row.layout.margin = f"0 0 0 {depth * INDENT}px"
-
-    def _safely(self, what: str, action: Callable[[], object]) -> None:
-        """Run a button's action; a failure goes to the status line and the kernel log."""
-        try:
-            action()
-        except Exception as exc:
-            self._failed(what, exc)
 
     @observe("selected_id")
     def _on_selected(self, change: dict[str, Any]) -> None:

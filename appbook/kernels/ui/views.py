@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from ...server.errors import NotFound
@@ -42,6 +43,20 @@ class KeysetPaging:
         """Go to the previous page; False on the first page."""
         with self._lock:
             return len(self._stack) > 1 and self._load(self._stack[:-1], count=False)
+
+
+class SafeActions:
+    """``_safely(what, action)``: run a button's action; a failure goes to the view's status
+    line (its ``_failed(what, exc)``) and the kernel log, never to the viewer as a traceback."""
+
+    def _failed(self, what: str, exc: Exception) -> None:
+        raise NotImplementedError
+
+    def _safely(self, what: str, action: Callable[[], object]) -> None:
+        try:
+            action()
+        except Exception as exc:
+            self._failed(what, exc)
 
 
 def open_record(view: Any, record_id: int) -> dict[str, Any] | None:

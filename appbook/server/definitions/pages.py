@@ -256,15 +256,21 @@ def check_pages(
                     )
 
 
+def _children(path: list[str | int], node: Node) -> Iterator[tuple[list[str | int], Node]]:
+    """The nodes directly inside ``node`` (a panel's children, each tab's), with their paths."""
+    for j, child in enumerate(node.panel.children if node.panel else []):
+        yield [*path, "panel", "children", j], child
+    for tab, children in (node.tabs or {}).items():
+        for j, child in enumerate(children):
+            yield [*path, "tabs", tab, j], child
+
+
 def _trees(path: list[str | int], node: Node) -> Iterator[tuple[list[str | int], TreeSpec]]:
     """Every tree in ``node`` and below, with its path."""
     if node.tree is not None:
         yield path, node.tree
-    for j, child in enumerate(node.panel.children if node.panel else []):
-        yield from _trees([*path, "panel", "children", j], child)
-    for tab, children in (node.tabs or {}).items():
-        for j, child in enumerate(children):
-            yield from _trees([*path, "tabs", tab, j], child)
+    for child_path, child in _children(path, node):
+        yield from _trees(child_path, child)
 
 
 def _node(
@@ -302,12 +308,8 @@ def _node(
     yield from _views(path, node, fields, pages, comps)
     if node.button is not None:
         yield from _action([*path, "button", "action"], node.button.action, pages, comps, fields)
-    if node.panel is not None:
-        for j, child in enumerate(node.panel.children):
-            yield from _node([*path, "panel", "children", j], child, fields, pages, comps)
-    for tab, children in (node.tabs or {}).items():
-        for j, child in enumerate(children):
-            yield from _node([*path, "tabs", tab, j], child, fields, pages, comps)
+    for child_path, child in _children(path, node):
+        yield from _node(child_path, child, fields, pages, comps)
 
 
 def _views(

@@ -7,6 +7,7 @@ live in :mod:`appbook.server.definitions.checks`, so each problem gets its own p
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -133,37 +134,24 @@ class ComponentDef(_Strict):
     access: dict[str, Any] | None = None
     scripts: dict[str, Any] | StrictStr | None = None
 
-    @field_validator("fields", mode="before")
+    @field_validator("fields", "pages", mode="before")
     @classmethod
-    def _fields_from_list(cls, value: Any) -> Any:
-        # Snapshots store fields as a list: JSONB does not keep key order, field order does.
+    def _from_named_list(cls, value: Any) -> Any:
+        # Snapshots store fields and pages as lists: JSONB does not keep key order, and field
+        # order and page order (the first page is the app's home) matter.
         if isinstance(value, list) and all(isinstance(v, dict) and "name" in v for v in value):
             return {v["name"]: {k: x for k, x in v.items() if k != "name"} for v in value}
         return value
 
     @field_serializer("fields")
     def _fields_as_list(self, fields: dict[str, FieldDef]) -> Any:
-        return [
-            {"name": name, **f.model_dump(mode="json", exclude_defaults=True)}
-            for name, f in fields.items()
-        ]
-
-    @field_validator("pages", mode="before")
-    @classmethod
-    def _pages_from_list(cls, value: Any) -> Any:
-        # Pages too: the first page is the app's home page, and the index lists them in order.
-        if isinstance(value, list) and all(isinstance(v, dict) and "name" in v for v in value):
-            return {v["name"]: {k: x for k, x in v.items() if k != "name"} for v in value}
-        return value
+        return _named_list(fields, exclude_defaults=True)
 
     @field_serializer("pages")
     def _pages_as_list(self, pages: dict[str, PageDef] | None) -> Any:
-        if pages is None:
-            return None
-        return [
-            {"name": name, **p.model_dump(mode="json", exclude_defaults=True, exclude_none=True)}
-            for name, p in pages.items()
-        ]
+        return (
+            None if pages is None else _named_list(pages, exclude_defaults=True, exclude_none=True)
+        )
 
     def stored_fields(self) -> dict[str, FieldDef]:
         """Fields that have a column, in definition order."""
@@ -172,3 +160,8 @@ class ComponentDef(_Strict):
     def snapshot(self) -> dict[str, Any]:
         """The JSON form stored in publications (round-trips through model_validate)."""
         return self.model_dump(mode="json", exclude_none=True, exclude_defaults=True, by_alias=True)
+
+
+def _named_list(items: Mapping[str, BaseModel], **dump: Any) -> list[dict[str, Any]]:
+    """``{name: model}`` as ``[{"name": name, **model}]``, in order."""
+    return [{"name": name, **item.model_dump(mode="json", **dump)} for name, item in items.items()]

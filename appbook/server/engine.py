@@ -118,13 +118,24 @@ class Appbook:
 
     def _publish(self, loaded: list[Loaded], allow_destructive: bool) -> PublishResult:
         from .publish import publish
+        from .sources import collect
 
         definitions = {item.definition.name: item.definition for item in loaded}
         result = publish(
-            self.engine, definitions, actor=self.actor, allow_destructive=allow_destructive
+            self.engine,
+            definitions,
+            actor=self.actor,
+            allow_destructive=allow_destructive,
+            files=collect(loaded),
         )
         self.registry.refresh(force=True)
         return result
+
+    def source(self, component: str, path: str) -> bytes:
+        """A notebook or script published with ``component`` (NotFound if it was not)."""
+        from .sources import read
+
+        return read(self.engine, component, path)
 
     def publications(self) -> list[PublishResult]:
         """Every publication, newest first."""

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from . import migrate
+from . import migrate, sources
 from .db import exclusive_lock, write_transaction
 from .definitions import ComponentDef, from_snapshot
 from .errors import DestructiveChange, NotFound, PublishError
@@ -46,9 +46,14 @@ class PublishResult:
         return {**self.__dict__, "created_at": self.created_at.isoformat()}
 
 
-def content_hash(definitions: Mapping[str, ComponentDef]) -> str:
-    """A hash of the definitions' content (file names and key order do not matter)."""
-    snapshot = {name: definitions[name].snapshot() for name in sorted(definitions)}
+def content_hash(
+    definitions: Mapping[str, ComponentDef], sources: Mapping[str, Any] | None = None
+) -> str:
+    """A hash of the definitions' content and of the notebooks and scripts published with
+    them (file names and key order do not matter)."""
+    snapshot: dict[str, Any] = {name: definitions[name].snapshot() for name in sorted(definitions)}
+    if sources:  # absent for definitions alone, so their hashes stay what they were
+        snapshot = {"definitions": snapshot, "sources": sources}
     return hashlib.sha256(json.dumps(snapshot, sort_keys=True).encode()).hexdigest()
 
 
@@ -67,13 +72,18 @@ def publish(
     kind: str = "publish",
     keep_data: bool = False,
     note: str = "",
+    files: sources.Files | None = None,
+    stored: Mapping[str, Any] | None = None,
 ) -> PublishResult:
     """Make ``definitions`` the publication in force; see the module docstring.
 
     ``keep_data`` (used by rollback) never drops a table or column: fields and components
-    missing from ``definitions`` keep their data in place.
+    missing from ``definitions`` keep their data in place. ``files`` are the notebooks and
+    scripts published with them (:mod:`appbook.server.sources`); ``stored`` is a map of
+    contents already stored (rollback).
     """
-    digest = content_hash(definitions)
+    mapping = dict(stored) if stored is not None else sources.digests(files or {})
+    digest = content_hash(definitions, mapping)
     with write_transaction(engine) as conn:
         exclusive_lock(conn, "appbook.publish")
         prev = current(conn)
@@ -85,6 +95,8 @@ def publish(
             migrate.apply(conn, steps.ops)
         except DBAPIError as exc:
             raise PublishError(f"the database refused the schema change: {_reason(exc)}") from exc
+        if files:
+            sources.store(conn, files)
         row = {
             "number": (prev.number if prev is not None else 0) + 1,
             "created_at": utcnow(),
@@ -94,6 +106,7 @@ def publish(
             "definitions": {n: definitions[n].snapshot() for n in sorted(definitions)},
             "migration": steps.describe(),
             "note": note,
+            "sources": mapping,
         }
         conn.execute(PUBLICATIONS.insert().values(**row))
         return _result(sa.Row, changed=True, values=row)
@@ -118,6 +131,7 @@ def rollback(
         kind="rollback",
         keep_data=True,
         note=f"rollback to publication {number}",
+        stored=row.sources or {},
     )
 
 

@@ -64,6 +64,8 @@ class Publication(Base):
     definitions: Mapped[dict[str, Any]] = mapped_column(JSONType)
     migration: Mapped[list[str]] = mapped_column(JSONType)
     note: Mapped[str] = mapped_column(sa.Text, default="")
+    # component -> {path: sha256 in appbook_sources}: notebooks and scripts published with it
+    sources: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
 
 
 class Event(Base):
@@ -141,6 +143,11 @@ class Run(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # manual | cron | event | webhook
+    trigger: Mapped[str] = mapped_column(sa.String(20), default="manual")
+    # unique per firing (cron due time, outbox seq, webhook delivery): a trigger fires once
+    trigger_key: Mapped[str | None] = mapped_column(sa.String(200), nullable=True, unique=True)
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class StepRun(Base):
@@ -160,6 +167,51 @@ class StepRun(Base):
     error: Mapped[str] = mapped_column(sa.Text, default="")
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    traceback: Mapped[str] = mapped_column(sa.Text, default="")
+    notebook_file: Mapped[str | None] = mapped_column(sa.String(32), nullable=True)  # executed
+
+
+class Source(Base):
+    """A notebook or script published with definitions, stored once by content hash."""
+
+    __tablename__ = "appbook_sources"
+
+    sha256: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(sa.BigInteger)
+    content: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Cursor(Base):
+    """Where a consumer got to (an outbox seq, a cron tick), kept across restarts."""
+
+    __tablename__ = "appbook_cursors"
+
+    name: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSONType)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Lease(Base):
+    """A named job held by one process until ``until`` (cron firing, trigger dispatch)."""
+
+    __tablename__ = "appbook_leases"
+
+    name: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    owner: Mapped[str] = mapped_column(sa.String(200))
+    until: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Secret(Base):
+    """A secret for an outside service, encrypted with the file store's key ring."""
+
+    __tablename__ = "appbook_secrets"
+
+    name: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    value: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    key_id: Mapped[str] = mapped_column(sa.String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_by: Mapped[str] = mapped_column(sa.String(200))
 
 
 SYSTEM_METADATA = Base.metadata
@@ -169,3 +221,7 @@ FILES = cast(sa.Table, StoredFile.__table__)
 USERS = cast(sa.Table, User.__table__)
 RUNS = cast(sa.Table, Run.__table__)
 STEP_RUNS = cast(sa.Table, StepRun.__table__)
+SOURCES = cast(sa.Table, Source.__table__)
+CURSORS = cast(sa.Table, Cursor.__table__)
+LEASES = cast(sa.Table, Lease.__table__)
+SECRETS = cast(sa.Table, Secret.__table__)

@@ -171,7 +171,10 @@ def test_on_failure_goto_recovers(invoices: Appbook) -> None:
 def test_kinds_that_do_not_run_yet_fail_clearly(invoices: Appbook) -> None:
     run = invoices["invoices"].run_workflow("scripted")
     assert run["status"] == "failed"
-    assert run["error"] == "step run: notebook steps do not run yet (their executor lands next)"
+    assert (
+        run["error"]
+        == "step run: notebook steps cannot run here: no installed package provides them"
+    )
 
 
 def test_an_approval_waits_for_a_user_with_the_role(invoices: Appbook) -> None:

@@ -41,8 +41,10 @@ def test_bad_input_names_each_problem_and_writes_nothing(app: Appbook) -> None:
 
 def test_a_database_from_before_users_upgrades(app: Appbook) -> None:
     with app.engine.begin() as conn:  # as revision 0001 left it
-        for table in ("appbook_step_runs", "appbook_runs", "appbook_users"):
+        later = ("appbook_secrets", "appbook_leases", "appbook_cursors", "appbook_sources")
+        for table in (*later, "appbook_step_runs", "appbook_runs", "appbook_users"):
             conn.execute(sa.text(f"DROP TABLE {table}"))
+        conn.execute(sa.text("ALTER TABLE appbook_publications DROP COLUMN sources"))
         conn.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = '0001'"))
     assert upgrade(app.engine) == HEAD
     app.users.add("ada", roles=["managers"])

@@ -57,7 +57,9 @@ def problems(workflows: str) -> list[str]:
 
 def test_a_good_workflow_loads_and_survives_publication(app: Appbook, tmp_path: Path) -> None:
     (tmp_path / "invoices.component.yaml").write_text(BASE + GOOD)
-    (tmp_path / "overdue.ipynb").write_text("{}")
+    (tmp_path / "overdue.ipynb").write_text(
+        '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
+    )
     (loaded,) = load_directory(tmp_path)
     workflow = (loaded.definition.workflows or {})["overdue"]
     assert [s.kind for _, s in workflow.steps()] == [

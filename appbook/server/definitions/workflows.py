@@ -36,6 +36,7 @@ expressions and notebooks, each problem with its path so the loader gives its li
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -358,6 +359,18 @@ def _step(
             yield [*path, "notebook"], f"{step.notebook!r} is not a notebook (.ipynb)"
         elif folder is not None and not (folder / step.notebook).is_file():
             yield [*path, "notebook"], f"no notebook {step.notebook!r} beside the definition"
+        elif folder is not None and not is_notebook((folder / step.notebook).read_bytes()):
+            yield [*path, "notebook"], f"{step.notebook!r} is not a notebook (no JSON with cells)"
+
+
+def is_notebook(content: bytes) -> bool:
+    """Whether ``content`` is notebook JSON (a mapping with a list of cells); nbformat's full
+    validation waits for the run, since importing it costs a second here."""
+    try:
+        data = json.loads(content)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and isinstance(data.get("cells"), list)
 
 
 def _trigger(path: list[str | int], trigger: Trigger, fields: Mapping[str, Any]) -> Problems:

@@ -1,5 +1,6 @@
 """Workflow runs: persistent state machines over the steps of a component's workflow."""
 
-from .runs import TERMINAL, Runs
+from .runs import INLINE, TERMINAL, Runs
+from .steps import StepCall, StepFailed
 
-__all__ = ["TERMINAL", "Runs"]
+__all__ = ["INLINE", "TERMINAL", "Runs", "StepCall", "StepFailed"]

@@ -1,17 +1,15 @@
 """Runs and step runs, and the machine that moves a run from step to step.
 
 A run is a row (``appbook_runs``) with a status and the name of the step to run next; each
-attempt at a step is a row (``appbook_step_runs``) whose idempotency key (run, step,
-attempt) lets a step retried after a crash see that it already acted. Every transition is a
-transaction: a step starts (step run ``running``), then its outcome and the run's next step
-are written together.
+attempt at a step is a row (``appbook_step_runs``). Every transition is a transaction: a
+step starts (step run ``running``, the run leased to the worker doing it), then its outcome
+and the run's next step are written together. While a step runs, a heartbeat keeps the
+lease alive; a lease that runs out means the worker stopped, and whoever claims the run next
+counts the step as a failed attempt (retries and ``on_failure`` decide), so no run stays
+running forever. What each kind of step does is in :mod:`.steps`; handlers get an
+idempotency key (``run:step:visit``) that stays the same across attempts, so a step retried
+after a crash can tell it already acted.
 
-This module runs the steps that need no kernel and no outside service: ``update_field``,
-``update_record``, ``if``, ``switch``, ``wait``, ``finish``, and ``approval`` (the run waits
-until a named user, or a user holding a role, decides with :meth:`Runs.decide`, or until
-its deadline). A run that reaches a ``notebook``, ``notify``, ``dataflow`` or
-``reset_to_draft`` step fails with a message saying that kind does not run yet (the
-executor and the services land next).
 Retries (count, backoff) and ``on_failure`` (fail, continue, goto) apply to every step.
 """
 
@@ -24,9 +22,10 @@ import sqlalchemy as sa
 
 from ..db import exclusive_lock, read_transaction, write_transaction
 from ..definitions.workflows import Goto, Step, WorkflowDef, duration_seconds
-from ..errors import AppbookError, Conflict, Forbidden, NotFound
-from ..expressions import evaluate
+from ..errors import Conflict, Forbidden, NotFound
 from ..systables import RUNS, STEP_RUNS, utcnow
+from .heartbeat import heartbeating
+from .steps import StepCall, StepFailed, handler_for
 
 if TYPE_CHECKING:
     from ..engine import Appbook
@@ -34,22 +33,19 @@ if TYPE_CHECKING:
 TERMINAL = frozenset({"succeeded", "failed", "cancelled", "timed_out"})
 LEASE_SECONDS = 60.0  # a worker heartbeats well within it; an expired lease means it stopped
 INLINE = "inline"  # the owner of runs advanced by the caller itself (run_workflow, the CLI)
-RUNNABLE = frozenset(
-    {"update_field", "update_record", "if", "switch", "wait", "finish", "approval"}
-)
 
-
-class StepFailed(AppbookError):
-    """A step did not do what it should (its message says why)."""
-
-    code = "step_failed"
+__all__ = ["INLINE", "LEASE_SECONDS", "TERMINAL", "Runs", "StepFailed"]
 
 
 class Runs:
-    """Start, advance, inspect and cancel runs of one data layer, acting as ``app.actor``."""
+    """Start, advance, inspect and cancel runs of one data layer, acting as ``app.actor``.
 
-    def __init__(self, app: Appbook) -> None:
+    ``lease`` is how long a worker holds a run between heartbeats (executors and tests
+    shorten it so a stopped worker's runs are recovered sooner)."""
+
+    def __init__(self, app: Appbook, *, lease: float = LEASE_SECONDS) -> None:
         self.app = app
+        self.lease = lease
 
     # -- starting and reading -----------------------------------------------------------
     def start(
@@ -59,14 +55,44 @@ class Runs:
         *,
         record_id: int | None = None,
         inputs: dict[str, Any] | None = None,
+        trigger: str = "manual",
+        trigger_key: str | None = None,
     ) -> dict[str, Any]:
         """A new queued run of ``component``'s ``workflow`` (NotFound for an unknown one or
-        record)."""
+        record). ``trigger`` says what started it; a ``trigger_key`` (a cron due time, an
+        outbox seq, a webhook delivery) starts at most one run: given again, it returns the
+        run it started."""
         definition = self._workflow(component, workflow)
         if record_id is not None:
             self.app.records.get(component, record_id)  # NotFound names it
+        if trigger_key is not None:
+            existing = self._by_trigger_key(trigger_key)
+            if existing is not None:
+                return existing
         first = definition.steps()[0][1].name
         now = utcnow()
+        try:
+            run_id = self._insert_run(
+                component, workflow, record_id, first, inputs, trigger, trigger_key, now
+            )
+        except sa.exc.IntegrityError:
+            existing = self._by_trigger_key(trigger_key) if trigger_key else None
+            if existing is None:
+                raise
+            return existing  # another server fired the same trigger first
+        return self.get(run_id)
+
+    def _insert_run(
+        self,
+        component: str,
+        workflow: str,
+        record_id: int | None,
+        first: str,
+        inputs: dict[str, Any] | None,
+        trigger: str,
+        trigger_key: str | None,
+        now: datetime,
+    ) -> int:
         with write_transaction(self.app.engine) as conn:
             run_id = conn.execute(
                 RUNS.insert()
@@ -82,10 +108,18 @@ class Runs:
                     created_by=self.app.actor,
                     created_at=now,
                     updated_at=now,
+                    trigger=trigger,
+                    trigger_key=trigger_key,
                 )
                 .returning(RUNS.c.id)
             ).scalar_one()
-        return self.get(int(run_id))
+        return int(run_id)
+
+    def _by_trigger_key(self, key: str) -> dict[str, Any] | None:
+        with read_transaction(self.app.engine) as conn:
+            row = conn.execute(sa.select(RUNS).where(RUNS.c.trigger_key == key)).mappings()
+            found = row.first()
+        return None if found is None else dict(found)
 
     def get(self, run_id: int) -> dict[str, Any]:
         """The run, or NotFound."""
@@ -94,6 +128,67 @@ class Runs:
         if row is None:
             raise NotFound(f"no workflow run {run_id}")
         return dict(row)
+
+    def query(
+        self,
+        *,
+        component: str | None = None,
+        workflow: str | None = None,
+        status: str | list[str] | None = None,
+        record_id: int | None = None,
+        before: int | None = None,
+        limit: int = 50,
+    ) -> list[dict[str, Any]]:
+        """Runs, newest first, filtered by what is given; ``before`` (a run id) pages on."""
+        query = sa.select(RUNS).order_by(RUNS.c.id.desc()).limit(max(1, min(limit, 1000)))
+        if component is not None:
+            query = query.where(RUNS.c.component == component)
+        if workflow is not None:
+            query = query.where(RUNS.c.workflow == workflow)
+        if isinstance(status, str):
+            query = query.where(RUNS.c.status == status)
+        elif status:
+            query = query.where(RUNS.c.status.in_(status))
+        if record_id is not None:
+            query = query.where(RUNS.c.record_id == record_id)
+        if before is not None:
+            query = query.where(RUNS.c.id < before)
+        with read_transaction(self.app.engine) as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def retry(self, run_id: int) -> dict[str, Any]:
+        """Queue a failed or timed-out run again at the step it failed in (Conflict for a
+        run that did not fail). Its attempts go on counting from the last one."""
+        now = utcnow()
+        with write_transaction(self.app.engine) as conn:
+            run = conn.execute(sa.select(RUNS).where(RUNS.c.id == run_id)).mappings().first()
+            if run is None:
+                raise NotFound(f"no workflow run {run_id}")
+            if run["status"] not in ("failed", "timed_out"):
+                message = (
+                    f"workflow run {run_id} has not failed ({run['status']}), nothing to retry"
+                )
+                raise Conflict(message, field=None)
+            failed = conn.execute(
+                sa.select(STEP_RUNS.c.step)
+                .where(STEP_RUNS.c.run_id == run_id, STEP_RUNS.c.status == "failed")
+                .order_by(STEP_RUNS.c.id.desc())
+                .limit(1)
+            ).scalar()
+            conn.execute(
+                RUNS.update()
+                .where(RUNS.c.id == run_id)
+                .values(
+                    status="queued",
+                    step=failed or run["step"],
+                    error="",
+                    finished_at=None,
+                    wake_at=None,
+                    updated_at=now,
+                    dispatched_at=None,
+                )
+            )
+        return self.get(run_id)
 
     def steps(self, run_id: int) -> list[dict[str, Any]]:
         """The step runs of a run, in order."""
@@ -119,20 +214,25 @@ class Runs:
 
     # -- who runs what: leases -----------------------------------------------------------
     def claim(
-        self, owner: str, *, lease: float = LEASE_SECONDS, now: datetime | None = None
+        self,
+        owner: str,
+        *,
+        lease: float | None = None,
+        now: datetime | None = None,
+        run_id: int | None = None,
     ) -> dict[str, Any] | None:
         """Take one run that is due, for ``owner``, for ``lease`` seconds; None if none is.
 
         Due: queued; waiting with its time come; or running under a lease that expired (its
         worker stopped: :meth:`advance` then counts the step it was in as a failed attempt).
         A workflow's ``max_concurrent`` caps the runs held under live leases at once.
+        ``run_id`` claims that run only (a Celery task names the run it is for).
         """
         moment = now or utcnow()
-        due = sa.or_(
-            RUNS.c.status == "queued",
-            sa.and_(RUNS.c.status == "waiting", RUNS.c.wake_at <= moment),
-            sa.and_(RUNS.c.status == "running", RUNS.c.lease_until < moment),
-        )
+        due = self.due(moment)
+        if run_id is not None:
+            due = sa.and_(due, RUNS.c.id == run_id)
+        lease = self.lease if lease is None else lease
         with write_transaction(self.app.engine) as conn:
             exclusive_lock(conn, "appbook.runs.claim")  # one claimer at a time per database
             candidates = conn.execute(
@@ -154,8 +254,25 @@ class Runs:
                 return self.get_in(conn, int(row["id"]))
         return None
 
-    def heartbeat(self, run_id: int, owner: str, *, lease: float = LEASE_SECONDS) -> None:
+    @staticmethod
+    def due(moment: datetime) -> sa.ColumnElement[bool]:
+        """Runs a worker may take at ``moment``: queued; waiting with its time come; running
+        under a lease that ran out."""
+        return sa.or_(
+            RUNS.c.status == "queued",
+            sa.and_(RUNS.c.status == "waiting", RUNS.c.wake_at <= moment),
+            sa.and_(RUNS.c.status == "running", RUNS.c.lease_until < moment),
+        )
+
+    def any_due(self, now: datetime | None = None) -> bool:
+        """Whether some run is due: a cheap read before a claim takes the write lock."""
+        query = sa.select(RUNS.c.id).where(self.due(now or utcnow())).limit(1)
+        with read_transaction(self.app.engine) as conn:
+            return conn.execute(query).first() is not None
+
+    def heartbeat(self, run_id: int, owner: str, *, lease: float | None = None) -> None:
         """Extend ``owner``'s lease on a run; Conflict if another worker holds it now."""
+        lease = self.lease if lease is None else lease
         moment = utcnow()
         with write_transaction(self.app.engine) as conn:
             result = conn.execute(
@@ -319,7 +436,7 @@ class Runs:
         order = [step for _, step in definition.steps()]
         step = next(s for s in order if s.name == stranded["step"])
         message = f"step {step.name}: its worker stopped before it finished"
-        self._failed(run, step, order, stranded["id"], stranded["attempt"], message, now)
+        self._failed(run, step, order, (stranded["id"], stranded["attempt"]), message, now)
 
     def _stranded(self, run_id: int) -> dict[str, Any] | None:
         query = sa.select(STEP_RUNS).where(
@@ -352,7 +469,7 @@ class Runs:
         definition = self._workflow(run["component"], run["workflow"])
         order = [step for _, step in definition.steps()]
         step = next(s for s in order if s.name == run["step"])
-        attempt = self._attempts(run["id"], step.name) + 1
+        attempt, visit = self._attempts(run["id"], step.name)
         with write_transaction(self.app.engine) as conn:
             step_run_id = conn.execute(
                 STEP_RUNS.insert()
@@ -378,69 +495,34 @@ class Runs:
                     wake_at=None,
                     updated_at=now,
                     lease_owner=owner,
-                    lease_until=now + timedelta(seconds=LEASE_SECONDS),
+                    lease_until=now + timedelta(seconds=self.lease),
                 )
             )
+        call = StepCall(
+            app=self.app.as_user(run["created_by"]),
+            run=run,
+            step=step,
+            attempt=attempt,
+            visit=visit,
+            step_run_id=int(step_run_id),
+            now=now,
+            context=self._context(run),
+        )
         try:
-            outcome = self._execute(step, run, now)
+            with heartbeating(self, int(run["id"]), owner):
+                outcome = handler_for(step.kind)(call)
         except Exception as exc:
             message = f"step {step.name}: {getattr(exc, 'message', None) or exc}"
-            self._failed(run, step, order, step_run_id, attempt, message, now)
+            self._failed(run, step, order, call, message, now)
             return
-        self._finish_step(run, step, order, step_run_id, outcome, now)
-
-    def _execute(self, step: Step, run: dict[str, Any], now: datetime) -> dict[str, Any]:
-        """Do the step; returns ``{"outputs": …, "next": step | None, "status": …}``."""
-        if step.kind not in RUNNABLE:
-            raise StepFailed(f"{step.kind} steps do not run yet (their executor lands next)")
-        where = f"step {step.name}"
-        context = self._context(run)
-        if step.kind in ("update_field", "update_record"):
-            values = (
-                {step.update_field.field: step.update_field.value}
-                if step.update_field is not None
-                else dict(step.update_record or {})
-            )
-            if run["record_id"] is None:
-                raise StepFailed("this run has no record to update")
-            self.app.records.update(
-                run["component"], run["record_id"], values, actor=run["created_by"]
-            )
-            return {"outputs": {"updated": sorted(values)}}
-        if step.kind == "if":
-            holds = bool(evaluate(step.if_ or "", context, where=where))
-            return {"outputs": {"result": holds}, "next": step.then if holds else step.else_}
-        if step.kind == "switch":
-            value = evaluate(step.switch or "", context, where=where)
-            target = step.cases.get(str(value), step.default)
-            return {"outputs": {"value": value}, "next": target}
-        if step.kind == "wait":
-            assert step.wait is not None
-            if step.wait.duration is not None:
-                until = now + timedelta(seconds=duration_seconds(step.wait.duration))
-            else:
-                until = _as_datetime(evaluate(step.wait.until or "", context, where=where))
-            return {"outputs": {"until": until.isoformat()}, "status": "waiting", "wake": until}
-        if step.kind == "approval":
-            assert step.approval is not None
-            deadline = (
-                now + timedelta(seconds=duration_seconds(step.approval.deadline))
-                if step.approval.deadline is not None
-                else None
-            )
-            who = (
-                {"user": step.approval.user} if step.approval.user else {"role": step.approval.role}
-            )
-            outputs = {"waiting_for": who, "deadline": deadline.isoformat() if deadline else None}
-            return {"outputs": outputs, "status": "approval", "wake": deadline}
-        return {"outputs": {}, "status": "succeeded"}  # finish
+        self._finish_step(run, step, order, call, outcome, now)
 
     def _finish_step(
         self,
         run: dict[str, Any],
         step: Step,
         order: list[Step],
-        step_run_id: int,
+        call: StepCall,
         outcome: dict[str, Any],
         now: datetime,
     ) -> None:
@@ -466,11 +548,13 @@ class Runs:
         with write_transaction(self.app.engine) as conn:
             conn.execute(
                 STEP_RUNS.update()
-                .where(STEP_RUNS.c.id == step_run_id)
+                .where(STEP_RUNS.c.id == call.step_run_id)
                 .values(
                     status=step_status,
                     outputs=outcome["outputs"],
-                    finished_at=None if step_status == "waiting" else now,
+                    finished_at=None if step_status == "waiting" else utcnow(),
+                    traceback=call.traceback,
+                    notebook_file=call.notebook_file,
                 )
             )
             conn.execute(RUNS.update().where(RUNS.c.id == run["id"]).values(**values))
@@ -480,11 +564,17 @@ class Runs:
         run: dict[str, Any],
         step: Step,
         order: list[Step],
-        step_run_id: int,
-        attempt: int,
+        call: StepCall | tuple[int, int],
         message: str,
         now: datetime,
     ) -> None:
+        """Count a failed attempt (``call``, or ``(step run id, attempt)`` of one whose
+        worker stopped); retry it after its backoff, or apply ``on_failure``."""
+        if isinstance(call, StepCall):
+            step_run_id, attempt = call.step_run_id, call.attempt
+            extra = {"traceback": call.traceback, "notebook_file": call.notebook_file}
+        else:
+            (step_run_id, attempt), extra = call, {}
         values: dict[str, Any] = {"updated_at": now, "error": message}
         if attempt <= step.retries.count:
             backoff = duration_seconds(step.retries.backoff) * attempt
@@ -503,7 +593,7 @@ class Runs:
             conn.execute(
                 STEP_RUNS.update()
                 .where(STEP_RUNS.c.id == step_run_id)
-                .values(status="failed", error=message, finished_at=now)
+                .values(status="failed", error=message, finished_at=utcnow(), **extra)
             )
             conn.execute(RUNS.update().where(RUNS.c.id == run["id"]).values(**values))
 
@@ -516,12 +606,15 @@ class Runs:
             raise NotFound(f"component {component!r} has no workflow {workflow!r} ({known})")
         return workflows[workflow]
 
-    def _attempts(self, run_id: int, step: str) -> int:
-        query = sa.select(sa.func.count()).where(
+    def _attempts(self, run_id: int, step: str) -> tuple[int, int]:
+        """(this attempt's number, this visit's number) for the next attempt at ``step``:
+        a visit ends when the step succeeds, so attempts of one visit share its key."""
+        query = sa.select(STEP_RUNS.c.status).where(
             STEP_RUNS.c.run_id == run_id, STEP_RUNS.c.step == step
         )
         with read_transaction(self.app.engine) as conn:
-            return int(conn.execute(query).scalar_one())
+            statuses = list(conn.execute(query).scalars())
+        return len(statuses) + 1, sum(s != "failed" for s in statuses) + 1
 
     def _context(self, run: dict[str, Any]) -> dict[str, Any]:
         record = (
@@ -538,12 +631,3 @@ def _after(order: list[Step], step: Step) -> str | None:
         return None
     index = order.index(step)
     return order[index + 1].name if index + 1 < len(order) else None
-
-
-def _as_datetime(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        return value
-    try:
-        return datetime.fromisoformat(str(value))
-    except ValueError:
-        raise StepFailed(f"wait until: {value!r} is not a date and time") from None

@@ -17,15 +17,16 @@ import asyncio
 import gc
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 from jupyter_server.extension.application import ExtensionApp
 from tornado.ioloop import IOLoop
-from traitlets import Bool, Float, Int, Unicode, default
+from traitlets import Bool, Float, Int, Type, Unicode, default
 
 from ..server.config import EngineConfig
 from ..server.engine import Appbook
 from ..server.point_reads import PointReader, point_reader
+from ..server.workflows.executor import Executor
 from .handlers import fallback, routes
 
 
@@ -40,6 +41,13 @@ def freeze_startup_heap() -> None:
     """
     gc.collect()
     gc.freeze()
+
+
+EXECUTORS = {
+    "local": "appbook.server.workflows.executor.LocalExecutor",
+    "celery": "appbook.server.workflows.celery_executor.CeleryExecutor",
+    "none": "appbook.server.workflows.executor.NoExecutor",
+}
 
 
 class AppbookApp(ExtensionApp):
@@ -115,7 +123,39 @@ class AppbookApp(ExtensionApp):
     def _default_db_threads(self) -> int:
         return int(os.environ.get("APPBOOK_DB_THREADS") or 4)
 
+    workflow_executor_class = Type(
+        default_value="appbook.server.workflows.executor.LocalExecutor",
+        klass=Executor,
+        help="Who advances workflow runs: LocalExecutor (worker processes on this machine, "
+        "the default), appbook.server.workflows.celery_executor.CeleryExecutor (dispatch to "
+        "`appbook worker` Celery workers over Redis), or NoExecutor (runs wait for another "
+        "process). Default: $APPBOOK_WORKFLOW_EXECUTOR (local, celery or none), else local.",
+    ).tag(config=True)
+
+    @default("workflow_executor_class")
+    def _default_workflow_executor_class(self) -> str:
+        return EXECUTORS[os.environ.get("APPBOOK_WORKFLOW_EXECUTOR") or "local"]
+
+    workflow_processes = Int(
+        help="Worker processes of the local executor (each runs one step at a time; notebook "
+        "steps use a warm kernel pool in each). Default: $APPBOOK_WORKFLOW_PROCESSES, else 2.",
+    ).tag(config=True)
+
+    @default("workflow_processes")
+    def _default_workflow_processes(self) -> int:
+        return int(os.environ.get("APPBOOK_WORKFLOW_PROCESSES") or 2)
+
+    run_lease = Float(
+        help="Seconds a worker holds a run between heartbeats; a worker silent for longer is "
+        "taken for stopped and its run is recovered. Default: $APPBOOK_RUN_LEASE, else 60.",
+    ).tag(config=True)
+
+    @default("run_lease")
+    def _default_run_lease(self) -> float:
+        return float(os.environ.get("APPBOOK_RUN_LEASE") or 60)
+
     engine: Appbook | None = None
+    workflow_executor: Executor | None = None
     point_reader: PointReader | None = None
     executor: ThreadPoolExecutor | None = None
     wait_executor: ThreadPoolExecutor | None = None
@@ -179,6 +219,22 @@ class AppbookApp(ExtensionApp):
             if comp.definition.pages:
                 kernels.fill(notebook, name)
 
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        """Once the server runs: start advancing workflow runs."""
+        self.start_workflows()
+
+    def start_workflows(self) -> Executor:
+        """Start the workflow executor (idempotent); the server's ``appbook_executor``."""
+        if self.workflow_executor is None:
+            config = self.engine_config()
+            kind = cast(type[Executor], self.workflow_executor_class)
+            executor = kind(config, processes=self.workflow_processes, lease=self.run_lease)
+            executor.start()
+            self.workflow_executor = executor
+            if self.serverapp is not None:
+                self.serverapp.web_app.settings["appbook_executor"] = executor
+        return self.workflow_executor
+
     def _keep_signals(self) -> None:
         from .apps.signals import keep_server_signals
 
@@ -191,6 +247,9 @@ class AppbookApp(ExtensionApp):
         )
         if kernels is not None:
             await kernels.close()
+        if self.workflow_executor is not None:
+            executor, self.workflow_executor = self.workflow_executor, None
+            await asyncio.get_running_loop().run_in_executor(None, executor.stop)
         if self.point_reader is not None:
             await self.point_reader.close()
             self.point_reader = None

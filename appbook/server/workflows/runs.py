@@ -15,6 +15,7 @@ Retries (count, backoff) and ``on_failure`` (fail, continue, goto) apply to ever
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -205,11 +206,8 @@ class Runs:
                 raise NotFound(f"no workflow run {run_id}")
             if status in TERMINAL:
                 raise Conflict(f"workflow run {run_id} has already ended ({status})", field=None)
-            conn.execute(
-                RUNS.update()
-                .where(RUNS.c.id == run_id)
-                .values(status="cancelled", finished_at=now, updated_at=now, wake_at=None)
-            )
+            values = {"status": "cancelled", "finished_at": now, "wake_at": None}
+            conn.execute(_live(run_id, {**values, "updated_at": now}))
         return self.get(run_id)
 
     # -- who runs what: leases -----------------------------------------------------------
@@ -308,10 +306,17 @@ class Runs:
 
     # -- the machine -----------------------------------------------------------------
     def advance(
-        self, run_id: int, *, now: datetime | None = None, owner: str | None = None
+        self,
+        run_id: int,
+        *,
+        now: datetime | None = None,
+        owner: str | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> dict[str, Any]:
         """Run steps until the run ends or waits; the run as it stands then. ``owner`` is the
-        worker doing it (the lease it holds); by default the caller itself.
+        worker doing it (the lease it holds); by default the caller itself. When ``stop``
+        says so between two steps (the worker is shutting down), the run goes back to the
+        queue for another worker, its finished steps kept.
 
         A step left ``running`` by a worker that stopped is first counted as a failed
         attempt, so its retries and ``on_failure`` decide, and no run stays running forever.
@@ -335,6 +340,8 @@ class Runs:
             if run["step"] is None:  # a wait was the last step, and it is over
                 self._end(run["id"], "succeeded", moment)
                 continue
+            if stop is not None and stop():
+                return self._requeue(run, owner)
             self._step(run, moment, owner)
 
     # -- approvals ----------------------------------------------------------------------
@@ -391,7 +398,8 @@ class Runs:
                 .where(STEP_RUNS.c.id == pending["id"])
                 .values(status="succeeded", outputs=decision, finished_at=now)
             )
-            conn.execute(RUNS.update().where(RUNS.c.id == run["id"]).values(**values))
+            # A run cancelled meanwhile stays cancelled.
+            conn.execute(_live(run["id"], values))
 
     def _expire(self, run: dict[str, Any], pending: dict[str, Any], now: datetime) -> None:
         step = self._step_named(run, pending["step"])
@@ -405,11 +413,8 @@ class Runs:
                     .where(STEP_RUNS.c.id == pending["id"])
                     .values(status="failed", error=message, finished_at=now)
                 )
-                conn.execute(
-                    RUNS.update()
-                    .where(RUNS.c.id == run["id"])
-                    .values(status="timed_out", error=message, finished_at=now, updated_at=now)
-                )
+                values = {"status": "timed_out", "error": message, "finished_at": now}
+                conn.execute(_live(run["id"], {**values, "updated_at": now}))
             return
         self._decided(run, step, pending, "(deadline)", expiry == "approve", "", now)
 
@@ -457,13 +462,20 @@ class Runs:
             )
         return self.get(int(run["id"]))
 
-    def _end(self, run_id: int, status: str, now: datetime) -> None:
+    def _requeue(self, run: dict[str, Any], owner: str) -> dict[str, Any]:
         with write_transaction(self.app.engine) as conn:
             conn.execute(
                 RUNS.update()
-                .where(RUNS.c.id == run_id)
-                .values(status=status, finished_at=now, updated_at=now, wake_at=None)
+                .where(RUNS.c.id == run["id"], RUNS.c.lease_owner == owner)
+                .where(RUNS.c.status.not_in(TERMINAL))
+                .values(status="queued", lease_owner=None, lease_until=None, dispatched_at=None)
             )
+        return self.get(int(run["id"]))
+
+    def _end(self, run_id: int, status: str, now: datetime) -> None:
+        with write_transaction(self.app.engine) as conn:
+            values = {"status": status, "finished_at": now, "updated_at": now, "wake_at": None}
+            conn.execute(_live(run_id, values))
 
     def _step(self, run: dict[str, Any], now: datetime, owner: str) -> None:
         definition = self._workflow(run["component"], run["workflow"])
@@ -557,7 +569,8 @@ class Runs:
                     notebook_file=call.notebook_file,
                 )
             )
-            conn.execute(RUNS.update().where(RUNS.c.id == run["id"]).values(**values))
+            # A run cancelled while its step ran stays cancelled.
+            conn.execute(_live(run["id"], values))
 
     def _failed(
         self,
@@ -595,7 +608,7 @@ class Runs:
                 .where(STEP_RUNS.c.id == step_run_id)
                 .values(status="failed", error=message, finished_at=utcnow(), **extra)
             )
-            conn.execute(RUNS.update().where(RUNS.c.id == run["id"]).values(**values))
+            conn.execute(_live(run["id"], values))
 
     # -- helpers ------------------------------------------------------------------------
     def _workflow(self, component: str, workflow: str) -> WorkflowDef:
@@ -623,6 +636,15 @@ class Runs:
             else {}
         )
         return {"record": record, "inputs": run["inputs"], "steps": run["outputs"], "run": run}
+
+
+def _live(run_id: int, values: dict[str, Any]) -> sa.Update:
+    """An update of a run that has not ended; one that ends it also lets go of its lease,
+    in the same transaction, so no ended run looks held."""
+    if values.get("status") in TERMINAL:
+        values = {**values, "lease_owner": None, "lease_until": None}
+    update = RUNS.update().where(RUNS.c.id == run_id, RUNS.c.status.not_in(TERMINAL))
+    return update.values(**values)
 
 
 def _after(order: list[Step], step: Step) -> str | None:

@@ -8,7 +8,7 @@ from tornado import web
 
 from ...server.errors import NotFound
 from ..base import AppbookHandler
-from . import components, events, files, health, openapi, records
+from . import components, events, files, health, openapi, records, run_notebooks, workflows
 
 routes: list[tuple[str, Any]] = [
     *health.routes,
@@ -16,6 +16,8 @@ routes: list[tuple[str, Any]] = [
     *records.routes,
     *files.routes,
     *events.routes,
+    *workflows.routes,
+    *run_notebooks.routes,
     *openapi.routes,
 ]
 

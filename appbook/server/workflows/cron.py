@@ -1,0 +1,154 @@
+"""Cron triggers: start each published workflow's run at each of its due times, once.
+
+For every enabled workflow whose trigger has ``cron``, a cursor ``cron:{component}:
+{workflow}`` in ``appbook_cursors`` keeps the last due time dealt with (and the schedule it
+was computed for). A sweep at ``now``:
+
+* a workflow seen for the first time (or whose expression or time zone changed, or that
+  was ``enabled: false`` and is enabled again) starts counting from ``now``: nothing is
+  back-filled, and times while it was disabled are not "missed";
+* due times in ``(last, now]`` no older than ``grace`` (60 s) are *on time* and each fires;
+* older ones were *missed* (no server was up to fire them): ``missed: skip`` fires none,
+  ``missed: run_once`` fires one run, for the latest of them;
+* each firing is ``Runs.start(..., trigger="cron", trigger_key="cron:{component}:
+  {workflow}:{due ISO}")``, so two servers (or a sweep repeated after a crash) start one
+  run per due time; the cursor moves only after the runs are started.
+
+A run's inputs are the workflow's ``inputs`` plus ``{"due": "<due time, ISO UTC>"}``; it
+acts as :data:`CRON_ACTOR`. Due times come from :mod:`.schedule` (DST-correct).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from ..definitions.workflows import WorkflowDef
+from .cursors import read_cursors, write_cursor
+from .schedule import last_due, next_due
+
+if TYPE_CHECKING:
+    from ..engine import Appbook
+
+log = logging.getLogger(__name__)
+CRON_ACTOR = "cron"
+GRACE = 60.0
+PREFIX = "cron:"
+
+__all__ = ["CRON_ACTOR", "GRACE", "CronSchedule", "Sweep", "schedules", "sweep"]
+
+
+@dataclass(frozen=True)
+class CronSchedule:
+    """One workflow with a cron trigger."""
+
+    component: str
+    workflow: str
+    definition: WorkflowDef
+    cron: str
+    timezone: str
+    missed: str
+
+    @property
+    def cursor(self) -> str:
+        """The name of its cursor in ``appbook_cursors``."""
+        return f"{PREFIX}{self.component}:{self.workflow}"
+
+    def key(self, due: datetime) -> str:
+        """The trigger key of its firing at ``due``."""
+        return f"{PREFIX}{self.component}:{self.workflow}:{due.isoformat()}"
+
+
+@dataclass
+class Sweep:
+    """What one sweep started, and the next due time of any schedule (to wake for)."""
+
+    started: list[dict[str, Any]]
+    next_due: datetime | None
+
+
+def schedules(app: Appbook) -> list[CronSchedule]:
+    """Every published workflow with a cron trigger (``definition.enabled`` or not)."""
+    found = []
+    for name, component in sorted(app.registry.all().items()):
+        for workflow, definition in (component.definition.workflows or {}).items():
+            trigger = definition.trigger
+            if trigger is not None and trigger.cron is not None:
+                found.append(
+                    CronSchedule(
+                        name, workflow, definition, trigger.cron, trigger.timezone, trigger.missed
+                    )
+                )
+    return found
+
+
+def sweep(app: Appbook, now: datetime, *, grace: float = GRACE) -> Sweep:
+    """Fire every due time of every schedule up to ``now`` (see the module docstring)."""
+    cursors = read_cursors(app.engine, PREFIX)
+    result = Sweep(started=[], next_due=None)
+    for schedule in schedules(app):
+        cursor = cursors.get(schedule.cursor)
+        if not schedule.definition.enabled:
+            if isinstance(cursor, dict) and not cursor.get("disabled"):
+                # Re-enabled later, it counts from then: times while disabled are not missed.
+                write_cursor(app.engine, schedule.cursor, {**cursor, "disabled": True})
+            continue
+        try:
+            last = _one(app, schedule, cursor, now, grace, result.started)
+        except Exception:  # one broken workflow must not stop the others: retried next sweep
+            log.exception("cron trigger of %s.%s failed", schedule.component, schedule.workflow)
+            continue
+        upcoming = next_due(schedule.cron, ZoneInfo(schedule.timezone), max(last, now))
+        if upcoming is not None and (result.next_due is None or upcoming < result.next_due):
+            result.next_due = upcoming
+    return result
+
+
+def _one(
+    app: Appbook,
+    schedule: CronSchedule,
+    cursor: Any,
+    now: datetime,
+    grace: float,
+    started: list[dict[str, Any]],
+) -> datetime:
+    """Fire what is due for one schedule; the last due time now dealt with."""
+    seen = {"cron": schedule.cron, "timezone": schedule.timezone}
+    fresh = not isinstance(cursor, dict) or cursor.get("disabled")
+    if fresh or {k: cursor.get(k) for k in seen} != seen:
+        write_cursor(app.engine, schedule.cursor, {**seen, "last": now.isoformat()})
+        return now
+    last = datetime.fromisoformat(cursor["last"])
+    if last >= now:
+        return last
+    zone = ZoneInfo(schedule.timezone)
+    cutoff = now - timedelta(seconds=grace)
+    due: list[datetime] = []
+    newest = last
+    missed = last_due(schedule.cron, zone, cutoff)
+    if missed is not None and missed > last:
+        newest = missed  # dealt with, fired or skipped
+        if schedule.missed == "run_once":
+            due.append(missed)
+    moment = max(last, cutoff)
+    while (upcoming := next_due(schedule.cron, zone, moment)) is not None and upcoming <= now:
+        due.append(upcoming)
+        moment = newest = upcoming
+    cron = app.as_user(CRON_ACTOR)
+    for at in due:
+        inputs = {**schedule.definition.inputs, "due": at.isoformat()}
+        started.append(
+            cron.runs.start(
+                schedule.component,
+                schedule.workflow,
+                inputs=inputs,
+                trigger="cron",
+                trigger_key=schedule.key(at),
+            )
+        )
+    if newest > last:
+        write_cursor(app.engine, schedule.cursor, {**seen, "last": newest.isoformat()})
+    return newest

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .definitions import Loaded
     from .files import FileStore
     from .publish import PublishResult
+    from .secrets import Secrets
     from .users import Users
     from .workflows import Runs
 
@@ -101,6 +102,13 @@ class Appbook:
         from .users import Users
 
         return Users(self.engine, self.actor)
+
+    @property
+    def secrets(self) -> Secrets:
+        """Secrets for outside services, encrypted at rest: ``app.secrets.set(name, value)``."""
+        from .secrets import Secrets
+
+        return Secrets(self.engine, lambda: self.file_store.keyring, self.actor)
 
     def publish(self, directory: str | Path, *, allow_destructive: bool = False) -> PublishResult:
         """Validate every ``*.component.yaml`` under ``directory`` and publish them together."""

@@ -24,11 +24,13 @@ Skipped, with a log line: a create/update whose record was deleted before dispat
 stays before it) and the next pass tries again.
 
 **Loops.** A run that writes its own record would trigger its workflow again, forever. An
-event is taken as a run's own write, and starts nothing for that workflow, when a run of
-the *same workflow on the same record* was active at the event's time (created at or
-before it, not finished before it) and acts as the event's actor (a run's steps write as
-the user who started it). Another user's write during the run still starts a run; so does
-a write by another workflow (chains A → B work; a cycle A → B → A is not detected).
+event is taken as a run's own write, and starts nothing for that workflow, when a step of
+a run of the *same workflow on the same record* was running at the event's time (the
+step run's ``started_at`` … ``finished_at``) and the run acts as the event's actor (a
+run's steps write as the user who started it). Another user's write meanwhile still
+starts a run, and so does the same user's write between steps or while the run waits;
+a write by another workflow does too (chains A → B work; a cycle A → B → A is not
+detected). Times come from each process's clock: servers and workers keep them in sync.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from ..definitions.workflows import Trigger, WorkflowDef
 from ..errors import NotFound
 from ..events import RecordEvent, last_seq, read_outbox
 from ..expressions import ExpressionError, evaluate
-from ..systables import RUNS
+from ..systables import RUNS, STEP_RUNS
 from .cursors import read_cursor, write_cursor
 
 if TYPE_CHECKING:
@@ -170,17 +172,24 @@ def _op_matches(trigger: Trigger, event: RecordEvent) -> bool:
 
 
 def _own_write(app: Appbook, trigger: EventTrigger, event: RecordEvent) -> bool:
-    """Whether a run of this workflow on this record, acting as the event's actor, was
-    active when the event happened (see "Loops" in the module docstring)."""
+    """Whether a step of a run of this workflow on this record, acting as the event's
+    actor, was running when the event happened (see "Loops" in the module docstring)."""
+    during = sa.and_(
+        STEP_RUNS.c.started_at <= event.at,
+        sa.or_(
+            STEP_RUNS.c.finished_at >= event.at,
+            sa.and_(STEP_RUNS.c.finished_at.is_(None), STEP_RUNS.c.status == "running"),
+        ),
+    )
     query = (
         sa.select(RUNS.c.id)
+        .join(STEP_RUNS, STEP_RUNS.c.run_id == RUNS.c.id)
         .where(
             RUNS.c.component == trigger.component,
             RUNS.c.workflow == trigger.workflow,
             RUNS.c.record_id == event.record_id,
             RUNS.c.created_by == event.actor,
-            RUNS.c.created_at <= event.at,
-            sa.or_(RUNS.c.finished_at.is_(None), RUNS.c.finished_at >= event.at),
+            during,
         )
         .limit(1)
     )

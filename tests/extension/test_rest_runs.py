@@ -74,6 +74,10 @@ class TwoUsers(IdentityProvider):
 @pytest.fixture
 def jp_server_config(jp_server_config: Config) -> Config:
     jp_server_config.ServerApp.identity_provider_class = TwoUsers
+    # Runs stay queued: the tests advance them, as an executor would.
+    jp_server_config.AppbookApp.workflow_executor_class = (
+        "appbook.server.workflows.executor.NoExecutor"
+    )
     return jp_server_config
 
 

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from .db import read_transaction, write_transaction
+from .db import read_transaction
 from .definitions.models import SYSTEM_FIELDS, ComponentDef, FieldDef
 from .errors import Conflict, NotFound, QueryError, ValidationError
-from .events import EventBus, append_event
+from .events import EventBus, RecordEvent, append_event
 from .payload import prepare
 from .query import (
     after,
@@ -36,6 +36,7 @@ from .systables import utcnow
 
 if TYPE_CHECKING:
     from .files import FileStore
+    from .writer import Writer
 
 MAX_LIMIT = 10_000
 MAX_ID = 2**63 - 1  # BIGINT; larger ids cannot exist
@@ -66,6 +67,20 @@ class RecordStore:
     # -- writes -----------------------------------------------------------------------
     def create(self, name: str, values: Mapping[str, Any], *, actor: str) -> dict[str, Any]:
         """Validate and insert one record; returns it with its system fields."""
+        with self.transaction(actor) as writer:
+            return writer.create(name, values)
+
+    def transaction(self, actor: str) -> AbstractContextManager[Writer]:
+        """One write transaction for many writes: ``with records.transaction(actor) as w:
+        w.create(...); w.update(...)``; they commit together when the block ends (or none
+        does, if it raises), and their events reach the bus after the commit."""
+        from .writer import transaction
+
+        return transaction(self, actor)
+
+    def _insert(
+        self, conn: Connection, name: str, values: Mapping[str, Any], actor: str
+    ) -> tuple[dict[str, Any], RecordEvent]:
         comp = self.registry.get(name)
         clean, errors = prepare(comp.definition, values, partial=False)
         if errors:
@@ -79,23 +94,21 @@ class RecordStore:
             "updated_by": actor,
             "version": 1,
         }
-        with write_transaction(self.engine) as conn:
-            self._check_links(conn, comp, [clean])
-            with unique_conflicts(comp):
-                inserted = conn.execute(comp.table.insert().values(**row)).inserted_primary_key
-            new_id = int(inserted[0]) if inserted is not None else 0
-            record = _record(comp, {**row, "id": new_id})
-            event = append_event(
-                conn,
-                component=name,
-                record_id=new_id,
-                op="create",
-                changed=sorted(clean),
-                version=1,
-                actor=actor,
-            )
-        self.bus.publish([event])
-        return record
+        self._check_links(conn, comp, [clean])
+        with unique_conflicts(comp):
+            inserted = conn.execute(comp.table.insert().values(**row)).inserted_primary_key
+        new_id = int(inserted[0]) if inserted is not None else 0
+        record = _record(comp, {**row, "id": new_id})
+        event = append_event(
+            conn,
+            component=name,
+            record_id=new_id,
+            op="create",
+            changed=sorted(clean),
+            version=1,
+            actor=actor,
+        )
+        return record, event
 
     def update(
         self,
@@ -107,6 +120,23 @@ class RecordStore:
         version: int | None = None,
     ) -> dict[str, Any]:
         """Change the given fields; with ``version``, only if the record is still at it."""
+        with self.transaction(actor) as writer:
+            return writer.update(name, record_id, values, version=version)
+
+    def delete(self, name: str, record_id: int, *, actor: str, version: int | None = None) -> None:
+        """Delete a record; refused while other records reference it."""
+        with self.transaction(actor) as writer:
+            writer.delete(name, record_id, version=version)
+
+    def _change(
+        self,
+        conn: Connection,
+        name: str,
+        record_id: int,
+        values: Mapping[str, Any],
+        actor: str,
+        version: int | None,
+    ) -> tuple[dict[str, Any], RecordEvent | None]:
         comp = self.registry.get(name)
         clean, errors = prepare(comp.definition, values, partial=True)
         if "id" in values and values["id"] != record_id:
@@ -115,45 +145,42 @@ class RecordStore:
             raise ValidationError(errors, where=f"{name} {record_id}")
         if version is None and values.get("version") is not None:
             version = int(values["version"])
-        with write_transaction(self.engine) as conn:
-            current = self._current(conn, comp, record_id, version)
-            changed = sorted(k for k, v in clean.items() if current[k] != v)
-            if not changed:
-                return _record(comp, current)
-            self._check_links(conn, comp, [{k: clean[k] for k in changed}])
-            row = {k: clean[k] for k in changed}
-            row.update(updated_at=utcnow(), updated_by=actor, version=current["version"] + 1)
-            with unique_conflicts(comp):
-                conn.execute(comp.table.update().where(comp.table.c.id == record_id).values(**row))
-            event = append_event(
-                conn,
-                component=name,
-                record_id=record_id,
-                op="update",
-                changed=changed,
-                version=row["version"],
-                actor=actor,
-            )
-        self.bus.publish([event])
-        return _record(comp, {**current, **row})
+        current = self._current(conn, comp, record_id, version)
+        changed = sorted(k for k, v in clean.items() if current[k] != v)
+        if not changed:
+            return _record(comp, current), None
+        self._check_links(conn, comp, [{k: clean[k] for k in changed}])
+        row = {k: clean[k] for k in changed}
+        row.update(updated_at=utcnow(), updated_by=actor, version=current["version"] + 1)
+        with unique_conflicts(comp):
+            conn.execute(comp.table.update().where(comp.table.c.id == record_id).values(**row))
+        event = append_event(
+            conn,
+            component=name,
+            record_id=record_id,
+            op="update",
+            changed=changed,
+            version=row["version"],
+            actor=actor,
+        )
+        return _record(comp, {**current, **row}), event
 
-    def delete(self, name: str, record_id: int, *, actor: str, version: int | None = None) -> None:
-        """Delete a record; refused while other records reference it."""
+    def _remove(
+        self, conn: Connection, name: str, record_id: int, actor: str, version: int | None
+    ) -> RecordEvent:
         comp = self.registry.get(name)
-        with write_transaction(self.engine) as conn:
-            current = self._current(conn, comp, record_id, version)
-            self._check_referrers(conn, comp, record_id)
-            conn.execute(comp.table.delete().where(comp.table.c.id == record_id))
-            event = append_event(
-                conn,
-                component=comp.name,
-                record_id=record_id,
-                op="delete",
-                changed=[],
-                version=current["version"] + 1,
-                actor=actor,
-            )
-        self.bus.publish([event])
+        current = self._current(conn, comp, record_id, version)
+        self._check_referrers(conn, comp, record_id)
+        conn.execute(comp.table.delete().where(comp.table.c.id == record_id))
+        return append_event(
+            conn,
+            component=comp.name,
+            record_id=record_id,
+            op="delete",
+            changed=[],
+            version=current["version"] + 1,
+            actor=actor,
+        )
 
     def _current(
         self, conn: Connection, comp: Component, record_id: int, version: int | None
@@ -285,6 +312,21 @@ class RecordStore:
         Paging is by ``offset`` or, for deep pages, by the ``cursor`` of the previous page.
         The total is counted only when asked for.
         """
+        with read_transaction(self.engine) as conn:
+            return self._query_on(conn, name, where, order_by, limit, offset, cursor, fields, total)
+
+    def _query_on(
+        self,
+        conn: Connection,
+        name: str,
+        where: Mapping[str, Any] | None,
+        order_by: str | Sequence[str] | None,
+        limit: int,
+        offset: int,
+        cursor: str | None,
+        fields: Sequence[str] | None,
+        total: bool,
+    ) -> Page:
         comp = self.registry.get(name)
         defn, table = comp.definition, comp.table
         if not isinstance(limit, int) or isinstance(limit, bool) or not 0 < limit <= MAX_LIMIT:
@@ -299,15 +341,14 @@ class RecordStore:
         if cursor:
             stmt = stmt.where(after(table, keys, decode_cursor(keys, cursor)))
         stmt = stmt.order_by(*order_clauses(table, keys)).offset(offset).limit(limit + 1)
-        with read_transaction(self.engine) as conn:
-            rows = [dict(r) for r in conn.execute(stmt).mappings()]
-            count = (
-                conn.execute(
-                    sa.select(sa.func.count()).select_from(table).where(condition)
-                ).scalar_one()
-                if total
-                else None
-            )
+        rows = [dict(r) for r in conn.execute(stmt).mappings()]
+        count = (
+            conn.execute(
+                sa.select(sa.func.count()).select_from(table).where(condition)
+            ).scalar_one()
+            if total
+            else None
+        )
         more = len(rows) > limit
         rows = rows[:limit]
         next_cursor = encode_cursor(keys, rows[-1]) if more and rows else None

@@ -321,3 +321,6 @@ def run(
             click.echo(f"  {result['error']}")
         if result["status"] == "failed":
             sys.exit(1)
+
+
+from . import cli_runs  # noqa: E402,F401

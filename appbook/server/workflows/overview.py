@@ -53,6 +53,23 @@ def seconds(start: datetime | None, end: datetime | None, now: datetime) -> floa
     return round(max(0.0, ((end or now) - start).total_seconds()), 3)
 
 
+def format_duration(value: float | None) -> str:
+    """``0.4s``, ``12s``, ``3m 05s``, ``2h 01m``, ``1d 03h`` (``-`` for none)."""
+    if value is None:
+        return "-"
+    if value < 10:
+        return f"{value:.1f}s"
+    whole = int(value)
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours:02d}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
 def describe(
     run: dict[str, Any],
     steps: Sequence[dict[str, Any]] | None = None,

@@ -10,6 +10,8 @@ from ..server.errors import (
     Forbidden,
     KeyFileError,
     NotFound,
+    OutboundError,
+    OutboundRefused,
     PayloadTooLarge,
     PublishError,
     QueryError,
@@ -34,6 +36,8 @@ STATUS: tuple[tuple[type[AppbookError], int], ...] = (
     (SchemaOutdated, 503),
     (KeyFileError, 500),
     (CorruptFile, 500),
+    (OutboundRefused, 403),  # before OutboundError: a refused destination is policy
+    (OutboundError, 502),
 )
 
 

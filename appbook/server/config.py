@@ -76,6 +76,10 @@ class EngineConfig(Configurable):
         }
         if self.redis_url:
             env["APPBOOK_REDIS_URL"] = self.redis_url
+        from .outbound import OutboundConfig, SmtpConfig  # their traits read this config too
+
+        env.update(OutboundConfig(parent=self).environment())
+        env.update(SmtpConfig(parent=self).environment())
         return env
 
     @classmethod

@@ -14,7 +14,9 @@ Every failure the engine reports to a caller is an :class:`AppbookError`::
     ├── PayloadTooLarge        a file or body over its size limit
     ├── KeyFileError           the at-rest key file is missing, corrupt or lacks a key
     ├── CorruptFile            stored file bytes failed their integrity check
-    └── ServiceUnavailable     the database (or Redis) cannot be reached
+    ├── ServiceUnavailable     the database (or Redis) cannot be reached
+    └── OutboundError          a call to an outside service (HTTP, SMTP) failed
+        └── OutboundRefused    the guard refused its destination (host, address)
 
 Each class carries a stable ``code``; the server extension maps classes to HTTP statuses in
 exactly one place. Messages say what is wrong and where, never include passwords.
@@ -172,3 +174,17 @@ class ServiceUnavailable(AppbookError):
     """A dependency (the database, Redis) cannot be reached."""
 
     code = "unavailable"
+
+
+class OutboundError(AppbookError):
+    """A call to an outside service (a webhook, an HTTP API, an SMTP server) failed; the
+    message names the destination (without credentials) and why."""
+
+    code = "outbound_failed"
+
+
+class OutboundRefused(OutboundError):
+    """The outbound guard refused a destination: a host not allowed, or an address that is
+    loopback, link-local, private, unspecified or multicast (checked after DNS)."""
+
+    code = "outbound_refused"

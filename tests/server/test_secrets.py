@@ -35,7 +35,7 @@ def test_set_get_list_remove(app: Appbook) -> None:
     assert app.secrets.names() == ["api.token", "smtp"]
     app.secrets.remove("api.token")
     assert app.secrets.names() == ["smtp"]
-    with pytest.raises(NotFound, match="no secret 'api.token'"):
+    with pytest.raises(NotFound, match=r"no secret 'api\.token'"):
         app.secrets.remove("api.token")
 
 
@@ -90,7 +90,9 @@ def test_missing_secret_names_the_command_to_set_it(app: Appbook) -> None:
         ("semi;colon", "'semi;colon'"),
     ],
 )
-def test_bad_names_are_refused_and_nothing_is_written(app: Appbook, name: str, expected: str) -> None:
+def test_bad_names_are_refused_and_nothing_is_written(
+    app: Appbook, name: str, expected: str
+) -> None:
     with pytest.raises(ValidationError) as caught:
         app.secrets.set(name, VALUE)
     assert "name" in caught.value.errors
@@ -107,7 +109,9 @@ def test_bad_names_are_refused_and_nothing_is_written(app: Appbook, name: str, e
         ("y" * 70000, "is 70000 characters, at most 65536 are allowed"),
     ],
 )
-def test_bad_values_are_refused_without_quoting_them(app: Appbook, value: object, expected: str) -> None:
+def test_bad_values_are_refused_without_quoting_them(
+    app: Appbook, value: object, expected: str
+) -> None:
     with pytest.raises(ValidationError) as caught:
         app.secrets.set("smtp", value)  # type: ignore[arg-type]
     assert caught.value.errors == {"value": [expected]}

@@ -1,0 +1,310 @@
+"""The one HTTP client for calls to outside services, guarded against request forgery.
+
+Webhook notifications use it now, dataflow ``http_get``/``http_call`` next. A URL in a
+definition is the maker's, not the operator's, so every call goes through a
+:class:`Guard`: the host must be allowed (``allowed_hosts``, when set), and *after DNS
+resolution* every address must be public. Loopback, link-local (169.254.0.0/16, the cloud
+metadata service; fe80::/10), private (10/8, 172.16/12, 192.168/16, fc00::/7),
+unspecified, multicast and other non-global addresses are refused unless they fall in
+``allow_private``.
+
+The check sits in the socket connect of httpcore's network backend: the backend resolves
+the name once, checks the addresses, and connects to the checked address itself, so a DNS
+answer that changes between check and connect (rebinding) cannot reach a refused address.
+TLS and the ``Host`` header still use the name (httpcore sets SNI from the URL), and every
+connection of the pool, redirects included, passes the same check. Proxies from the
+environment are ignored: a proxy would resolve names where the guard cannot see.
+
+Connect errors and 5xx answers are retried with exponential backoff; errors are
+:class:`OutboundError` (or :class:`OutboundRefused`) naming the URL without credentials or
+query values, and saying why.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpcore
+import httpx
+
+from .errors import OutboundError, OutboundRefused
+from .outbound import Network, OutboundConfig
+
+log = logging.getLogger(__name__)
+
+Resolver = Callable[[str, int], list[str]]
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+ALLOW_HINT = "allow it with APPBOOK_OUTBOUND_ALLOW_PRIVATE (c.OutboundConfig.allow_private)"
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    """The addresses ``host`` resolves to, in the resolver's order, once each."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def why_refused(address: IPAddress) -> str | None:
+    """What makes ``address`` unfit for an outside call, or None for a public address."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
+    checks = (
+        ("unspecified", address.is_unspecified),
+        ("loopback", address.is_loopback),
+        ("link-local", address.is_link_local),
+        ("multicast", address.is_multicast),
+        ("private", address.is_private),
+        ("not a public address", not address.is_global),
+    )
+    return next((name for name, hit in checks if hit), None)
+
+
+@dataclass(frozen=True)
+class Guard:
+    """Which destinations outside calls may reach."""
+
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_networks: tuple[Network, ...] = ()
+    resolve: Resolver = system_resolver
+
+    @classmethod
+    def from_config(cls, config: OutboundConfig, *, resolve: Resolver = system_resolver) -> Guard:
+        """The guard ``config`` describes (ValidationError for a bad network)."""
+        hosts = tuple(h.strip().lower().rstrip(".") for h in config.allowed_hosts if h.strip())
+        return cls(hosts, tuple(config.networks()), resolve)
+
+    def check_host(self, host: str) -> None:
+        """OutboundRefused unless ``host`` is allowed by name (any is, with no list)."""
+        name = host.lower().rstrip(".")
+        if not self.allowed_hosts or any(_matches(name, p) for p in self.allowed_hosts):
+            return
+        raise OutboundRefused(
+            f"host {name!r} is not in the allowed hosts ({', '.join(self.allowed_hosts)}; "
+            "APPBOOK_OUTBOUND_ALLOWED_HOSTS)"
+        )
+
+    def addresses(self, host: str, port: int) -> list[str]:
+        """The addresses of ``host`` a call may connect to: resolved once, each checked.
+        OutboundRefused if none may be used; httpcore.ConnectError if it does not resolve."""
+        try:
+            found = self.resolve(host, port)
+        except (OSError, UnicodeError) as exc:
+            raise httpcore.ConnectError(f"cannot resolve {host!r}: {_reason(exc)}") from None
+        usable, refused = [], []
+        for text in found:
+            address = ipaddress.ip_address(text.split("%", 1)[0])  # drop an IPv6 zone id
+            reason = why_refused(address)
+            if reason is None or self._allowed(address):
+                usable.append(text)
+            else:
+                refused.append(f"{text} ({reason})")
+        if not usable:
+            shown = ", ".join(refused) or "no address"
+            subject = f"{host} resolves to" if host not in found else "address"
+            raise OutboundRefused(f"{subject} {shown}; {ALLOW_HINT}")
+        return usable
+
+    def _allowed(self, address: IPAddress) -> bool:
+        candidates: list[IPAddress] = [address]
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            candidates.append(address.ipv4_mapped)
+        return any(
+            a in n for a in candidates for n in self.allowed_networks if a.version == n.version
+        )
+
+
+def _matches(host: str, pattern: str) -> bool:
+    if pattern.startswith("*."):
+        return host.endswith(pattern[1:])
+    return host == pattern
+
+
+class GuardedBackend(httpcore.SyncBackend):
+    """httpcore's socket backend, connecting only to addresses the guard checked."""
+
+    def __init__(self, guard: Guard) -> None:
+        self.guard = guard
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        """Resolve ``host``, check it, and connect to the first checked address that answers."""
+        self.guard.check_host(host)
+        failure: Exception | None = None
+        for address in self.guard.addresses(host, port):
+            try:  # an address literal: no second DNS lookup happens here
+                return super().connect_tcp(address, port, timeout, local_address, socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failure = exc
+        assert failure is not None
+        raise failure
+
+    def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
+        """Refused: outside calls go over TCP only."""
+        raise OutboundRefused("outside calls may not use unix sockets")
+
+
+class GuardedTransport(httpx.HTTPTransport):
+    """httpx's transport over a connection pool whose sockets pass the guard."""
+
+    def __init__(self, guard: Guard) -> None:
+        super().__init__(trust_env=False)
+        if not isinstance(getattr(self, "_pool", None), httpcore.ConnectionPool):
+            raise RuntimeError("this httpx version keeps no connection pool to guard")
+        # httpx builds its pool without a way to pass a network backend; the pool's own
+        # parameter is public, so the pool is rebuilt with the guarded backend.
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False),
+            network_backend=GuardedBackend(guard),
+        )
+
+
+class _HideUrlSecrets(logging.Filter):
+    """Shows httpx's own request log line with :func:`safe_url` instead of the full URL."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(safe_url(a) if isinstance(a, httpx.URL) else a for a in record.args)
+        return True
+
+
+def _hide_url_secrets_in_httpx_log() -> None:
+    logger = logging.getLogger("httpx")
+    if not any(isinstance(f, _HideUrlSecrets) for f in logger.filters):
+        logger.addFilter(_HideUrlSecrets())
+
+
+class OutboundClient:
+    """Calls to outside services: guarded, with timeouts and retries (a context manager)."""
+
+    def __init__(self, config: OutboundConfig | None = None, *, guard: Guard | None = None) -> None:
+        """A client with ``config``'s settings (default: from ``APPBOOK_OUTBOUND_*``)."""
+        self.config = config or OutboundConfig()
+        self.guard = guard or Guard.from_config(self.config)
+        self.retries, self.backoff = self.config.retries, self.config.backoff  # checked now
+        _hide_url_secrets_in_httpx_log()
+        self._client = httpx.Client(
+            transport=GuardedTransport(self.guard),
+            timeout=self.config.timeout,
+            follow_redirects=False,
+            trust_env=False,
+            headers={"User-Agent": "appbook"},
+        )
+
+    def __enter__(self) -> OutboundClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self._client.close()
+
+    def post_json(
+        self, url: str, body: Any, *, headers: Mapping[str, str] | None = None, **kw: Any
+    ) -> httpx.Response:
+        """POST ``body`` as JSON (see :meth:`request`)."""
+        return self.request("POST", url, json=body, headers=headers, **kw)
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        raise_for_status: bool = True,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """Send a request (``kwargs`` as for ``httpx.Client.request``), retrying connect
+        errors and 5xx answers; OutboundError after the last try, or for a 4xx answer
+        when ``raise_for_status``; OutboundRefused for a destination the guard refuses."""
+        target, auth = _target(url)
+        shown = f"{method} {safe_url(target)}"
+        self.guard.check_host(target.host)
+        if timeout is not None:
+            kwargs["timeout"] = timeout
+        tries = self.retries + 1
+        attempt = 1
+        outcome = self._try(method, target, auth, shown, kwargs)
+        while _retryable(outcome) and attempt < tries:
+            log.warning("%s: %s; trying again (%d of %d)", shown, _said(outcome), attempt, tries)
+            time.sleep(self.backoff * 2 ** (attempt - 1))
+            attempt += 1
+            outcome = self._try(method, target, auth, shown, kwargs)
+        if isinstance(outcome, httpx.Response) and not (raise_for_status and outcome.is_error):
+            return outcome
+        raise OutboundError(f"{shown} failed: {_said(outcome)}{_tries(attempt)}")
+
+    def _try(
+        self, method: str, target: httpx.URL, auth: Any, shown: str, kwargs: dict[str, Any]
+    ) -> httpx.Response | Exception:
+        """One try: the response, or the connect error to retry; raises what is final."""
+        try:
+            response = self._client.request(method, target, auth=auth, **kwargs)
+        except OutboundRefused as exc:
+            raise OutboundRefused(f"{shown} refused: {exc.message}") from None
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            return exc  # nothing was sent: safe to try again
+        except httpx.TimeoutException:
+            raise OutboundError(
+                f"{shown} failed: no answer within {self._timeout(kwargs)}s"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise OutboundError(f"{shown} failed: {_reason(exc)}") from None
+        log.info("%s: %d %s", shown, response.status_code, response.reason_phrase)
+        return response
+
+    def _timeout(self, kwargs: dict[str, Any]) -> float:
+        return float(kwargs.get("timeout") or self.config.timeout)
+
+
+def _target(url: str) -> tuple[httpx.URL, tuple[str, str] | None]:
+    """The URL to call, with any credentials moved out of it (so it never shows them)."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError) as exc:
+        head = str(url).split("?", 1)[0].rsplit("@", 1)[-1][:100]
+        raise OutboundError(f"{head!r} is not a valid URL: {exc}") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise OutboundRefused(f"{safe_url(parsed)}: only http and https URLs may be called")
+    auth = (parsed.username, parsed.password) if parsed.userinfo else None
+    return parsed.copy_with(userinfo=b""), auth
+
+
+def safe_url(url: str | httpx.URL) -> str:
+    """``url`` fit for messages and logs: no user or password, query values hidden."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        return "(an invalid URL)"
+    query = "&".join(f"{key}=***" for key in dict(parsed.params)) if parsed.query else ""
+    return str(parsed.copy_with(userinfo=b"", query=query.encode() or None, fragment=None))
+
+
+def _retryable(outcome: httpx.Response | Exception) -> bool:
+    return not isinstance(outcome, httpx.Response) or outcome.status_code >= 500
+
+
+def _said(outcome: httpx.Response | Exception) -> str:
+    if isinstance(outcome, httpx.Response):
+        return f"answered {outcome.status_code} {outcome.reason_phrase}".rstrip()
+    return f"could not connect ({_reason(outcome)})"
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
+
+
+def _tries(tries: int) -> str:
+    return f" (after {tries} tries)" if tries > 1 else ""

@@ -8,7 +8,7 @@ from tornado import web
 
 from ...server.errors import NotFound
 from ..base import AppbookHandler
-from . import components, events, files, health, openapi, records, run_notebooks, workflows
+from . import components, events, files, health, hooks, openapi, records, run_notebooks, workflows
 
 routes: list[tuple[str, Any]] = [
     *health.routes,
@@ -18,6 +18,7 @@ routes: list[tuple[str, Any]] = [
     *events.routes,
     *workflows.routes,
     *run_notebooks.routes,
+    *hooks.routes,
     *openapi.routes,
 ]
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +40,11 @@ __all__ = ["CRON_LEASE", "EVENTS_LEASE", "TriggerService"]
 
 
 class TriggerService:
-    """Fires cron and record-event triggers of ``app``'s workflows as lease ``owner``."""
+    """Fires cron and record-event triggers of ``app``'s workflows as lease ``owner``.
+
+    ``on_started`` is called with the runs a pass started, when it started any (the server
+    passes its executor's ``wake``, so they are taken at once rather than at its next poll).
+    """
 
     def __init__(
         self,
@@ -49,8 +54,10 @@ class TriggerService:
         interval: float = 0.5,
         lease: float = LEASE_SECONDS,
         grace: float = cron.GRACE,
+        on_started: Callable[[list[dict[str, Any]]], None] | None = None,
     ) -> None:
         self.app, self.owner = app, owner
+        self.on_started = on_started
         self.interval, self.lease, self.grace = interval, lease, grace
         self.next_due: datetime | None = None
         self._held: dict[str, datetime] = {}  # lease -> until, as last written
@@ -74,6 +81,8 @@ class TriggerService:
             if not page.more:
                 break
             moment = now or utcnow()
+        if started and self.on_started is not None:
+            self.on_started(started)
         return started
 
     def holds(self, name: str) -> bool:

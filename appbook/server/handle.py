@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from .bulk import ImportResult
+    from .dataflows import DataflowResult
     from .engine import Appbook
     from .files import FileInfo, FileStore
 
@@ -125,6 +126,33 @@ class ComponentHandle:
         runs = self.app.runs
         run = runs.start(self.name, workflow, record_id=record_id, inputs=inputs)
         return runs.advance(int(run["id"]))
+
+    def runs(
+        self,
+        workflow: str | None = None,
+        *,
+        status: str | list[str] | None = None,
+        record_id: int | None = None,
+        limit: int = 50,
+    ) -> list[dict[str, Any]]:
+        """This component's workflow runs, newest first (``app.runs.query`` for more)."""
+        return self.app.runs.query(
+            component=self.name, workflow=workflow, status=status, record_id=record_id, limit=limit
+        )
+
+    def run_dataflow(
+        self,
+        name: str,
+        inputs: dict[str, Any] | None = None,
+        *,
+        record: int | dict[str, Any] | None = None,
+    ) -> DataflowResult:
+        """Run dataflow ``name`` here, its writes in one transaction, and log the run; the
+        result's ``value`` is what its ``respond`` step gave, ``actions`` its form actions.
+        A failing step raises its error naming stage, step and item, and nothing is written."""
+        from .dataflows import run
+
+        return run(self.app, self.name, name, inputs=inputs, record=record)
 
     def attach(
         self,

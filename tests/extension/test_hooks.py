@@ -72,9 +72,17 @@ def hook(jp_fetch: Any, engine: Appbook) -> Any:
     return call
 
 
-def signed(body: bytes, *, secret: str = SECRET, at: float | None = None) -> dict[str, str]:
+def signed(
+    body: bytes, *, secret: str = SECRET, at: float | None = None, delivery: str | None = None
+) -> dict[str, str]:
     stamp = str(int(time.time() if at is None else at))
-    return {"X-Appbook-Timestamp": stamp, "X-Appbook-Signature": sign(secret, stamp, body)}
+    headers = {
+        "X-Appbook-Timestamp": stamp,
+        "X-Appbook-Signature": sign(secret, stamp, body, delivery),
+    }
+    if delivery is not None:
+        headers["X-Appbook-Delivery"] = delivery
+    return headers
 
 
 def error(response: HTTPResponse) -> dict[str, Any]:
@@ -135,9 +143,8 @@ async def test_an_old_timestamp_is_a_replay(hook: Any, engine: Appbook) -> None:
 
 async def test_the_same_delivery_starts_no_second_run(hook: Any, engine: Appbook) -> None:
     body = b'{"amount": 2}'
-    headers = {**signed(body), "X-Appbook-Delivery": "evt_123"}
-    first = await hook(body, headers)
-    again = await hook(body, {**signed(body), "X-Appbook-Delivery": "evt_123"})
+    first = await hook(body, signed(body, delivery="evt_123"))
+    again = await hook(body, signed(body, delivery="evt_123", at=time.time() + 1))  # resent
     assert first.code == 202 and again.code == 200
     assert json.loads(again.body)["duplicate"] is True
     assert [r["id"] for r in json.loads(first.body)["runs"]] == [
@@ -148,8 +155,13 @@ async def test_the_same_delivery_starts_no_second_run(hook: Any, engine: Appbook
     assert (await hook(body, same)).code == 202
     assert (await hook(body, same)).code == 200
     assert len(runs(engine)) == 4
-    bad = await hook(body, {**signed(body), "X-Appbook-Delivery": "has spaces"})
+    bad = await hook(body, signed(body, delivery="has spaces"))
     assert bad.code == 400 and "X-Appbook-Delivery" in error(bad)["message"]
+    # the delivery id is signed: a captured request under another id is refused
+    captured = signed(body, delivery="evt_9")
+    relabelled = await hook(body, {**captured, "X-Appbook-Delivery": "evt_10"})
+    assert relabelled.code == 401
+    assert len(runs(engine)) == 4
 
 
 async def test_unknown_hook_bad_body_and_too_large(

@@ -5,10 +5,13 @@ Callers have no Jupyter token; each request proves it knows the hook's secret (t
 store's ``webhook.{NAME}``) in one of two ways:
 
 * **signed** (preferred): ``X-Appbook-Timestamp: <unix seconds>`` and
-  ``X-Appbook-Signature: sha256=<hex HMAC-SHA256(secret, "{timestamp}." + raw body)>``; a
-  timestamp more than ``tolerance`` (300 s) away from the server's clock is refused, so a
-  captured request cannot be replayed later, and an identical request within the window
-  is the same delivery (its signature is its delivery id) and starts nothing new;
+  ``X-Appbook-Signature: sha256=<hex HMAC-SHA256(secret, content)>`` where content is
+  ``"{timestamp}." + raw body``, or ``"{timestamp}.{delivery}." + raw body`` when the
+  request carries ``X-Appbook-Delivery`` (so a captured request cannot be sent again under
+  another delivery id). A timestamp more than ``tolerance`` (300 s) away from the server's
+  clock is refused, so a captured request cannot be replayed later, and an identical
+  request within the window is the same delivery (without a delivery id, its signature is
+  its id) and starts nothing new;
 * **token**: ``X-Appbook-Token: <the secret>`` (for senders that cannot sign; the secret
   then travels with every request, and the body is not protected).
 
@@ -97,9 +100,11 @@ def hook_secret(app: Appbook, hook: str) -> str:
     return app.secrets.get(f"webhook.{hook}")
 
 
-def sign(secret: str, timestamp: int | str, body: bytes) -> str:
-    """The ``X-Appbook-Signature`` value of ``body`` sent at ``timestamp``."""
-    content = f"{timestamp}.".encode() + body
+def sign(secret: str, timestamp: int | str, body: bytes, delivery: str | None = None) -> str:
+    """The ``X-Appbook-Signature`` value of ``body`` sent at ``timestamp`` (with
+    ``delivery`` when the request carries ``X-Appbook-Delivery``)."""
+    prefix = f"{timestamp}." if delivery is None else f"{timestamp}.{delivery}."
+    content = prefix.encode() + body
     return "sha256=" + hmac.new(secret.encode(), content, hashlib.sha256).hexdigest()
 
 
@@ -231,10 +236,12 @@ class Webhooks:
                 f"webhook {hook!r}: {TIMESTAMP} is {skew:.0f} s away from the server's "
                 f"clock (at most {self.tolerance:.0f} s): a replay, or a clock to set"
             )
-        if not hmac.compare_digest(signature.encode(), sign(secret, stamp, body).encode()):
+        expected = sign(secret, stamp, body, delivery)
+        if not hmac.compare_digest(signature.encode(), expected.encode()):
+            signed = "'{timestamp}.{delivery}.{body}'" if delivery else "'{timestamp}.{body}'"
             raise WebhookRefused(
                 f"webhook {hook!r}: bad {SIGNATURE} (expected sha256=<hex HMAC-SHA256 of "
-                f"'{{timestamp}}.{{body}}'>)"
+                f"{signed}> with the hook's secret)"
             )
         return delivery or signature.removeprefix("sha256=")
 

@@ -324,3 +324,5 @@ def run(
 
 
 from . import cli_runs  # noqa: E402,F401
+from . import cli_secrets  # noqa: E402,F401
+from . import cli_worker  # noqa: E402,F401

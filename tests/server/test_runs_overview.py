@@ -65,7 +65,7 @@ def test_workflows_and_statuses(tickets: Appbook) -> None:
         (185, "3m 05s"),
         (7260, "2h 01m"),
         (97200, "1d 03h"),
-    ],  # fmt: skip
+    ],
 )
 def test_durations_read_well(seconds: float | None, text: str) -> None:
     assert overview.format_duration(seconds) == text

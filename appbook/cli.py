@@ -323,6 +323,5 @@ def run(
             sys.exit(1)
 
 
-from . import cli_runs  # noqa: E402,F401
-from . import cli_secrets  # noqa: E402,F401
-from . import cli_worker  # noqa: E402,F401
+# Sub-commands register themselves on `main` when imported.
+from . import cli_runs, cli_secrets, cli_worker  # noqa: E402,F401

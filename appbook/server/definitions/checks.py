@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 
 from ..errors import Problem
 from ..validation import Invalid, coerce
+from .dataflow_checks import check_dataflows
 from .loader import Loaded, Source
 from .models import NUMERIC_TYPES, SYSTEM_FIELDS, TEXT_TYPES, ComponentDef, FieldDef
 from .pages import check_pages
@@ -117,6 +118,8 @@ def check_set(loaded: Sequence[Loaded]) -> list[Problem]:
         for loc, message in check_pages(defn.name, defn.fields, defn.pages or {}, definitions):
             problems.append(item.source.problem(loc, message))
         for loc, message in check_workflows(defn.workflows or {}, defn.fields, item.source.folder):
+            problems.append(item.source.problem(loc, message))
+        for loc, message in check_dataflows(defn, definitions, item.source.folder):
             problems.append(item.source.problem(loc, message))
         for fname, field in item.definition.fields.items():
             if field.to is not None and field.to not in by_name:

@@ -22,6 +22,7 @@ from pydantic import (
     field_validator,
 )
 
+from .dataflows import DataflowDef
 from .pages import PageDef
 from .workflows import WorkflowDef
 
@@ -129,7 +130,7 @@ class ComponentDef(_Strict):
     fields: dict[Name, FieldDef] = Field(default_factory=dict)
     # Later parts (UI, dataflows, workflows, access) validate these sections further.
     pages: dict[Name, PageDef] | None = None
-    dataflows: dict[str, Any] | list[Any] | None = None
+    dataflows: dict[Name, DataflowDef] | None = None
     workflows: dict[Name, WorkflowDef] | None = None
     access: dict[str, Any] | None = None
     scripts: dict[str, Any] | StrictStr | None = None

@@ -62,3 +62,40 @@ def evaluate(text: str, context: Mapping[str, Any], *, where: str = "") -> Any:
         raise ExpressionError(f"{prefix}{text!r} is not allowed: {exc}") from None
     except Exception as exc:  # a type error, a division by zero, …: the maker's to fix
         raise ExpressionError(f"{prefix}{text!r} failed: {type(exc).__name__}: {exc}") from None
+
+
+@lru_cache(maxsize=1024)
+def compile_template(text: str) -> Any:
+    """``text`` compiled once (cached) as a template (``"Invoice {{ record.number }}"``);
+    ExpressionError if it does not compile."""
+    from jinja2 import TemplateSyntaxError
+
+    try:
+        return _environment().from_string(text)
+    except TemplateSyntaxError as exc:
+        raise ExpressionError(
+            f"{text!r} is not a valid template (line {exc.lineno}): {exc.message}"
+        ) from None
+
+
+def render(text: str, context: Mapping[str, Any], *, where: str = "") -> str:
+    """``text`` rendered as a sandboxed template with ``context``'s names (undefined names
+    are errors); ExpressionError naming the template and ``where`` when it fails."""
+    from jinja2 import UndefinedError
+    from jinja2.exceptions import SecurityError
+
+    prefix = f"{where}: " if where else ""
+    try:
+        template = compile_template(text)
+    except ExpressionError as exc:
+        raise ExpressionError(f"{prefix}{exc.message}") from None
+    try:
+        return str(template.render(**context))
+    except UndefinedError as exc:
+        raise ExpressionError(f"{prefix}template {text!r}: {exc.message}") from None
+    except SecurityError as exc:
+        raise ExpressionError(f"{prefix}template {text!r} is not allowed: {exc}") from None
+    except Exception as exc:  # a type error, a division by zero, …: the maker's to fix
+        raise ExpressionError(
+            f"{prefix}template {text!r} failed: {type(exc).__name__}: {exc}"
+        ) from None

@@ -200,6 +200,11 @@ class SmtpConfig(Configurable):
     def _default_ca_file(self) -> str:
         return os.environ.get("APPBOOK_SMTP_CA_FILE", "").strip()
 
+    def check(self) -> SmtpConfig:
+        """These settings, each read now: a bad variable is named before anything is sent."""
+        self.environment()
+        return self
+
     @property
     def effective_port(self) -> int:
         """The port to connect to (``port``, or the usual one for ``security``)."""

@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 Resolver = Callable[[str, int], list[str]]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-ALLOW_HINT = "allow it with APPBOOK_OUTBOUND_ALLOW_PRIVATE (c.OutboundConfig.allow_private)"
+ALLOW_HINT = "allow it with APPBOOK_OUTBOUND_ALLOW_PRIVATE"
 
 
 def system_resolver(host: str, port: int) -> list[str]:

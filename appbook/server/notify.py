@@ -65,13 +65,10 @@ def email(app: Appbook, spec: Email, context: dict[str, Any], *, key: str) -> di
     settings = SmtpConfig(parent=app.config).check()
     if not settings.host:
         raise OutboundError(
-            "e-mail cannot be sent: no SMTP server is configured (set APPBOOK_SMTP_HOST, "
-            "or c.SmtpConfig.host)"
+            "e-mail cannot be sent: no SMTP server is configured (set APPBOOK_SMTP_HOST)"
         )
     if not settings.from_address:
-        raise OutboundError(
-            "e-mail cannot be sent: set APPBOOK_SMTP_FROM (c.SmtpConfig.from_address)"
-        )
+        raise OutboundError("e-mail cannot be sent: set APPBOOK_SMTP_FROM")
     to = recipients(
         app.users, render(spec.to, context, where="notify email to"), where="notify email"
     )

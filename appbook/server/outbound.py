@@ -1,7 +1,8 @@
 """Settings for calls to outside services: the HTTP guard (:mod:`.http`) and SMTP (:mod:`.notify`).
 
 Each value comes from explicit configuration (``c.OutboundConfig.allow_private = [...]``, or
-a ``parent`` whose config has it), then its ``APPBOOK_*`` variable, then the default.
+a ``parent`` whose config has it), then its ``APPBOOK_*`` variable, then the default (under
+``appbook serve`` the engine's config carries no traitlets config yet: use the variables).
 ``environment()`` gives the variables a worker needs to behave the same; the SMTP password
 is never among them: only the *name* of the secret that holds it.
 

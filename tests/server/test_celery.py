@@ -17,7 +17,9 @@ from appbook.server.config import EngineConfig
 from appbook.server.engine import Appbook
 from appbook.server.systables import RUNS, STEP_RUNS
 from appbook.server.workflows.celery_app import AppbookCelery, CelerySettings, make_celery
+from appbook.server.workflows.celery_executor import CeleryExecutor
 from appbook.server.workflows.dispatch import Dispatcher
+from appbook.server.workflows.visibility import ExecutorMisconfigured
 from tests.celery_procs import (
     BIN,
     RedisServer,
@@ -229,3 +231,25 @@ def test_celery_worker_refuses_a_visibility_timeout_shorter_than_a_step(
         assert "step 'hold' of workflow 'five' of component 'jobs' has timeout 10800 s" in message
         assert "APPBOOK_CELERY_VISIBILITY_TIMEOUT" in message
         assert " ready." not in message
+
+
+def test_the_celery_executor_of_the_server_dispatches_to_workers(
+    jobs: Appbook, broker: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = EngineConfig.from_values(
+        home=jobs.config.home, database_url=jobs.config.database_url, redis_url=broker.url
+    )
+    monkeypatch.setenv("APPBOOK_CELERY_VISIBILITY_TIMEOUT", "60")
+    with pytest.raises(ExecutorMisconfigured, match="step 'mark' of workflow 'five'"):
+        CeleryExecutor(config, lease=LEASE, poll=0.2).start()
+    monkeypatch.delenv("APPBOOK_CELERY_VISIBILITY_TIMEOUT")
+    executor = CeleryExecutor(config, lease=LEASE, poll=0.2)
+    with celery_workers(1, _env(jobs, broker), tmp_path):
+        executor.start()
+        try:
+            ids = _start(jobs, 3)
+            executor.wake()
+            wait_until(lambda: _all_succeeded(jobs, ids), timeout=120, what="3 runs")
+        finally:
+            executor.stop()
+    _check_ran_once(jobs, ids)

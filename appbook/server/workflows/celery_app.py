@@ -26,6 +26,7 @@ import logging
 import os
 import threading
 from typing import Any
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from celery import Celery, Task, signals
@@ -168,7 +169,8 @@ def ping_redis(url: str) -> None:
     try:
         client.ping()
     except redis.RedisError as exc:
-        where = url.split("@")[-1]  # never show a password
+        parts = urlsplit(url)
+        where = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"  # no password
         raise ServiceUnavailable(f"Redis at {where} does not answer: {exc}") from exc
     finally:
         client.close()

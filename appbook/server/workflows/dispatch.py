@@ -77,13 +77,16 @@ class Dispatcher:
         chosen = self._choose(moment)
         if not chosen:
             return []
-        taken = self._take(chosen, moment)
+        # Stamped after the read: a run it saw committed its last transition before now,
+        # so the stamp is later than its ``updated_at`` and the run is not taken as moved.
+        stamp = now or utcnow()
+        taken = self._take(chosen, moment, stamp)
         for i, run_id in enumerate(taken):
             try:
                 self.send(run_id)
             except Exception as exc:
                 log.warning("could not send workflow runs to the workers: %s", exc)
-                self._untake(taken[i:], moment)
+                self._untake(taken[i:], stamp)
                 return taken[:i]
             self.sent += 1
         return taken
@@ -147,23 +150,23 @@ class Dispatcher:
         found = workflows.get(workflow)
         return None if found is None else found.max_concurrent
 
-    def _take(self, chosen: list[int], moment: datetime) -> list[int]:
-        """Mark ``chosen`` sent at ``moment``, in one statement that skips any run another
+    def _take(self, chosen: list[int], moment: datetime, stamp: datetime) -> list[int]:
+        """Mark ``chosen`` sent at ``stamp``, in one statement that skips any run another
         dispatcher sent meanwhile (or that stopped being due); the ids marked."""
         update = (
             RUNS.update()
             .where(RUNS.c.id.in_(chosen), Runs.due(moment), self._unsent(moment))
-            .values(dispatched_at=moment)
+            .values(dispatched_at=stamp)
             .returning(RUNS.c.id)
         )
         with write_transaction(self.app.engine) as conn:
             return sorted(int(i) for i in conn.execute(update).scalars())
 
-    def _untake(self, ids: list[int], moment: datetime) -> None:
+    def _untake(self, ids: list[int], stamp: datetime) -> None:
         with write_transaction(self.app.engine) as conn:
             conn.execute(
                 RUNS.update()
-                .where(RUNS.c.id.in_(ids), RUNS.c.dispatched_at == moment)
+                .where(RUNS.c.id.in_(ids), RUNS.c.dispatched_at == stamp)
                 .values(dispatched_at=None)
             )
 

@@ -1,0 +1,32 @@
+"""``appbook worker`` refusing to start, run as a user runs it (a subprocess). Workers that
+do start, and what they do, are in tests/server/test_celery.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.celery_procs import free_port
+from tests.test_cli import appbook
+
+
+def test_worker_needs_a_redis_url_and_writes_nothing(tmp_path: Path) -> None:
+    proc = appbook(tmp_path, "worker", check=False)
+    assert proc.returncode == 1
+    assert "the Celery executor needs Redis: set APPBOOK_REDIS_URL" in proc.stderr
+    assert not (tmp_path / "home").exists()  # no database made
+
+
+def test_worker_names_a_redis_that_does_not_answer(tmp_path: Path) -> None:
+    port = free_port()
+    url = f"redis://:secret@127.0.0.1:{port}/0"
+    proc = appbook(tmp_path, "worker", "--redis-url", url, check=False)
+    assert proc.returncode == 1
+    assert f"Redis at redis://127.0.0.1:{port}/0 does not answer" in proc.stderr
+    assert "secret" not in proc.stderr + proc.stdout
+    assert not (tmp_path / "home").exists()
+
+
+def test_worker_local_is_not_there_yet(tmp_path: Path) -> None:
+    proc = appbook(tmp_path, "worker", "--local", check=False)
+    assert proc.returncode == 2
+    assert "--local is not available yet" in proc.stderr

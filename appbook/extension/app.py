@@ -27,6 +27,8 @@ from ..server.config import EngineConfig
 from ..server.engine import Appbook
 from ..server.point_reads import PointReader, point_reader
 from ..server.workflows.executor import Executor
+from ..server.workflows.triggers import TriggerService
+from ..server.workflows.worker import worker_name
 from .handlers import fallback, routes
 
 
@@ -154,8 +156,19 @@ class AppbookApp(ExtensionApp):
     def _default_run_lease(self) -> float:
         return float(os.environ.get("APPBOOK_RUN_LEASE") or 60)
 
+    triggers = Bool(
+        help="Fire cron and record-event triggers of workflows from this server (with several "
+        "replicas, a database lease lets one fire at a time). Off: only manual runs and "
+        "webhooks start runs here. Default: $APPBOOK_TRIGGERS (0 or 1), else on.",
+    ).tag(config=True)
+
+    @default("triggers")
+    def _default_triggers(self) -> bool:
+        return os.environ.get("APPBOOK_TRIGGERS", "1") not in ("0", "false", "no")
+
     engine: Appbook | None = None
     workflow_executor: Executor | None = None
+    trigger_service: TriggerService | None = None
     point_reader: PointReader | None = None
     executor: ThreadPoolExecutor | None = None
     wait_executor: ThreadPoolExecutor | None = None
@@ -224,7 +237,8 @@ class AppbookApp(ExtensionApp):
         self.start_workflows()
 
     def start_workflows(self) -> Executor:
-        """Start the workflow executor (idempotent); the server's ``appbook_executor``."""
+        """Start the workflow executor and the trigger service (idempotent); the executor
+        is the server's ``appbook_executor`` setting (handlers wake it for new runs)."""
         if self.workflow_executor is None:
             config = self.engine_config()
             kind = cast(type[Executor], self.workflow_executor_class)
@@ -233,6 +247,13 @@ class AppbookApp(ExtensionApp):
             self.workflow_executor = executor
             if self.serverapp is not None:
                 self.serverapp.web_app.settings["appbook_executor"] = executor
+            if self.triggers and self.engine is not None:
+                self.trigger_service = TriggerService(
+                    self.engine.as_user("appbook-triggers"),
+                    worker_name("serve"),
+                    on_started=lambda _runs: executor.wake(),
+                )
+                self.trigger_service.start()
         return self.workflow_executor
 
     def _keep_signals(self) -> None:
@@ -247,9 +268,13 @@ class AppbookApp(ExtensionApp):
         )
         if kernels is not None:
             await kernels.close()
+        loop = asyncio.get_running_loop()
+        if self.trigger_service is not None:
+            service, self.trigger_service = self.trigger_service, None
+            await loop.run_in_executor(None, service.stop)
         if self.workflow_executor is not None:
             executor, self.workflow_executor = self.workflow_executor, None
-            await asyncio.get_running_loop().run_in_executor(None, executor.stop)
+            await loop.run_in_executor(None, executor.stop)
         if self.point_reader is not None:
             await self.point_reader.close()
             self.point_reader = None

@@ -123,9 +123,11 @@ class ComponentHandle:
     ) -> dict[str, Any]:
         """Start ``workflow`` (on record ``record_id``, with ``inputs``) and run it here
         until it ends or waits; the run (see :class:`appbook.server.workflows.Runs`)."""
+        from .workflows import INLINE
+
         runs = self.app.runs
-        run = runs.start(self.name, workflow, record_id=record_id, inputs=inputs)
-        return runs.advance(int(run["id"]))
+        run = runs.start(self.name, workflow, record_id=record_id, inputs=inputs, hold=INLINE)
+        return runs.advance(int(run["id"]), owner=INLINE)
 
     def runs(
         self,

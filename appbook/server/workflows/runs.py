@@ -58,11 +58,13 @@ class Runs:
         inputs: dict[str, Any] | None = None,
         trigger: str = "manual",
         trigger_key: str | None = None,
+        hold: str | None = None,
     ) -> dict[str, Any]:
         """A new queued run of ``component``'s ``workflow`` (NotFound for an unknown one or
         record). ``trigger`` says what started it; a ``trigger_key`` (a cron due time, an
         outbox seq, a webhook delivery) starts at most one run: given again, it returns the
-        run it started."""
+        run it started. ``hold`` starts it already leased to that owner, who advances it
+        (no worker can take it in between)."""
         definition = self._workflow(component, workflow)
         if record_id is not None:
             self.app.records.get(component, record_id)  # NotFound names it
@@ -74,7 +76,7 @@ class Runs:
         now = utcnow()
         try:
             run_id = self._insert_run(
-                component, workflow, record_id, first, inputs, trigger, trigger_key, now
+                component, workflow, record_id, first, inputs, trigger, trigger_key, now, hold
             )
         except sa.exc.IntegrityError:
             existing = self._by_trigger_key(trigger_key) if trigger_key else None
@@ -93,7 +95,17 @@ class Runs:
         trigger: str,
         trigger_key: str | None,
         now: datetime,
+        hold: str | None,
     ) -> int:
+        held = (
+            {
+                "status": "running",
+                "lease_owner": hold,
+                "lease_until": now + timedelta(seconds=self.lease),
+            }
+            if hold is not None
+            else {"status": "queued"}
+        )
         with write_transaction(self.app.engine) as conn:
             run_id = conn.execute(
                 RUNS.insert()
@@ -101,7 +113,6 @@ class Runs:
                     component=component,
                     workflow=workflow,
                     record_id=record_id,
-                    status="queued",
                     step=first,
                     inputs=dict(inputs or {}),
                     outputs={},
@@ -111,6 +122,7 @@ class Runs:
                     updated_at=now,
                     trigger=trigger,
                     trigger_key=trigger_key,
+                    **held,
                 )
                 .returning(RUNS.c.id)
             ).scalar_one()
@@ -345,10 +357,20 @@ class Runs:
             self._step(run, moment, owner)
 
     # -- approvals ----------------------------------------------------------------------
-    def decide(self, run_id: int, user: str, *, approve: bool, comment: str = "") -> dict[str, Any]:
+    def decide(
+        self,
+        run_id: int,
+        user: str,
+        *,
+        approve: bool,
+        comment: str = "",
+        advance: bool = True,
+    ) -> dict[str, Any]:
         """``user`` approves or rejects the approval the run waits for, then the run goes
-        on (here, until it ends or waits again). Forbidden unless the step names that user,
-        or its role is one of theirs; Conflict if the run waits for no approval."""
+        on: here, until it ends or waits again, or (``advance=False``, for the server and
+        app kernels, where no step may run) queued for an executor. Forbidden unless the
+        step names that user, or its role is one of theirs; Conflict if the run waits for no
+        approval."""
         run = self.get(run_id)
         pending = self._pending(run_id) if run["status"] == "waiting" else None
         if pending is None:
@@ -363,7 +385,23 @@ class Runs:
             who = step.approval.user or f"a user with role {step.approval.role!r}"
             raise Forbidden(f"step {step.name} waits for {who}, not {user!r}")
         self._decided(run, step, pending, user, approve, comment, utcnow())
+        if not advance:
+            return self._queue_unheld(run_id)
         return self.advance(run_id)
+
+    def _queue_unheld(self, run_id: int) -> dict[str, Any]:
+        """A run moved on by a decision, held by nobody, goes back to the queue."""
+        with write_transaction(self.app.engine) as conn:
+            conn.execute(
+                RUNS.update()
+                .where(
+                    RUNS.c.id == run_id,
+                    RUNS.c.status == "running",
+                    RUNS.c.lease_owner.is_(None),
+                )
+                .values(status="queued", updated_at=utcnow(), dispatched_at=None)
+            )
+        return self.get(run_id)
 
     def _decided(
         self,

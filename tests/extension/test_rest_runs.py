@@ -45,6 +45,11 @@ workflows:
         steps:
           - {name: sign, approval: {user: viewer}}
           - {name: done, update_field: {field: note, value: signed}}
+  last:
+    stages:
+      - name: s
+        steps:
+          - {name: sign, approval: {user: viewer}}
   broken:
     stages:
       - name: s
@@ -220,14 +225,19 @@ async def test_approvals_go_to_the_role_holder_only(api: Api, engine: Appbook) -
     )
     assert done.code == 200, done.body
     run = body(done)
-    assert run["status"] == "succeeded" and run["actions"] == []
+    # Decided, and queued at the next step: the server runs no step itself.
+    assert run["status"] == "queued" and run["step"] == "accept" and run["actions"] == ["cancel"]
     assert run["outputs"]["ask"]["by"] == "viewer" and run["outputs"]["ask"]["comment"] == "fine"
-    assert [s["step"] for s in run["steps"]] == ["ask", "accept", "end"]
+    assert [(s["step"], s["status"]) for s in run["steps"]] == [("ask", "succeeded")]
+    assert engine["tickets"].get(1)["status"] == 0
+    assert engine.runs.advance(approve_id)["status"] == "succeeded"  # as an executor would
     assert engine["tickets"].get(1)["status"] == 1
     again = await api("POST", f"runs/{approve_id}:approve", headers=VIEWER)
     assert again.code == 409 and body(again)["error"]["code"] == "conflict"
     rejected = body(await api("POST", f"runs/{reject_id}:reject", headers=VIEWER))
-    assert rejected["status"] == "succeeded" and rejected["outputs"]["ask"]["approved"] is False
+    assert rejected["status"] == "queued" and rejected["step"] == "refuse"
+    assert rejected["outputs"]["ask"]["approved"] is False
+    engine.runs.advance(reject_id)
     assert engine["tickets"].get(1)["status"] == 2
     bad = await api("POST", f"runs/{reject_id}:reject", json_body={"comment": 3}, headers=VIEWER)
     assert bad.code == 422 and "comment" in body(bad)["error"]["fields"]
@@ -238,7 +248,13 @@ async def test_named_approver(api: Api, engine: Appbook) -> None:
     engine.runs.advance(run_id)
     assert (await api("POST", f"runs/{run_id}:reject")).code == 403
     done = body(await api("POST", f"runs/{run_id}:approve", headers=VIEWER))
-    assert done["status"] == "succeeded" and engine["tickets"].get(1)["note"] == "signed"
+    assert done["status"] == "queued" and done["step"] == "done"
+    engine.runs.advance(run_id)
+    assert engine["tickets"].get(1)["note"] == "signed"
+    last = (await start(api, "last", record_id=1))["id"]  # nothing follows the approval
+    engine.runs.advance(last)
+    ended = body(await api("POST", f"runs/{last}:reject", headers=VIEWER))
+    assert ended["status"] == "failed" and ended["error"] == "step sign: rejected by viewer"
 
 
 async def test_cancel_and_retry(api: Api, engine: Appbook) -> None:

@@ -112,12 +112,15 @@ def test_timeline_and_actions_for_a_role_holder(
     assert shown(ada) == ["approve", "reject", "cancel"] and ada.comment.layout.display == ""
     ada.comment.value = "looks fine"
     ada.action_buttons["approve"].click()
-    assert ada.status.kind == "ok" and "now succeeded" in ada.status.text
-    assert ada.selected is not None and ada.selected["status"] == "succeeded"
-    assert shown(ada) == [] and ada.comment.value == ""
+    # Decided, and queued for the executor at the next step (the kernel runs no step).
+    assert ada.status.kind == "ok" and ada.status.text == f"run {run_id}: approve done, now queued"
+    assert ada.selected is not None and ada.selected["step"] == "accept"
+    assert shown(ada) == ["cancel"] and ada.comment.value == ""
     assert runs.get(run_id)["outputs"]["ask"] == {
         **runs.get(run_id)["outputs"]["ask"], "by": "ada", "comment": "looks fine",
     }  # fmt: skip
+    runs.advance(run_id)  # as the executor would
+    assert ada.poll_once() is True and shown(ada) == []
     assert ">accept<" in ada.timeline.value and tickets["tickets"].get(1)["status"] == 1
 
 
@@ -126,7 +129,8 @@ def test_reject_retry_and_cancel(tickets: Appbook, views: Callable[..., RunsView
     waiting = runs.advance(runs.start("tickets", "review", record_id=1)["id"])["id"]
     ada = views(tickets.as_user("ada"))
     ada.select(waiting)
-    ada.reject()
+    assert ada.reject()["step"] == "refuse"
+    runs.advance(waiting)
     assert tickets["tickets"].get(1)["status"] == 2
     failed = runs.advance(runs.start("tickets", "broken", record_id=1)["id"])["id"]
     ada.refresh()

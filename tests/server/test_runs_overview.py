@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from appbook.server.engine import Appbook
-from appbook.server.errors import ValidationError
+from appbook.server.errors import Conflict, Forbidden, ValidationError
 from appbook.server.workflows import overview
+from appbook.server.workflows.decisions import decide_queued
 from tests.test_cli_runs import TICKETS
 
 
@@ -69,3 +70,20 @@ def test_workflows_and_statuses(tickets: Appbook) -> None:
 )
 def test_durations_read_well(seconds: float | None, text: str) -> None:
     assert overview.format_duration(seconds) == text
+
+
+def test_a_queued_decision_leaves_the_steps_to_an_executor(tickets: Appbook) -> None:
+    runs = tickets.runs
+    run_id = runs.advance(runs.start("tickets", "review", record_id=1)["id"])["id"]
+    with pytest.raises(Forbidden):
+        decide_queued(tickets, run_id, "tester", approve=True)
+    assert runs.get(run_id)["status"] == "waiting"
+    run = decide_queued(tickets, run_id, "ada", approve=True, comment="ok")
+    assert run["status"] == "queued" and run["step"] == "accept"
+    assert tickets["tickets"].get(1)["status"] == 0  # nothing ran here
+    claimed = runs.claim("worker-1")  # an executor takes it like any queued run
+    assert claimed is not None and claimed["id"] == run_id
+    assert runs.advance(run_id, owner="worker-1")["status"] == "succeeded"
+    assert tickets["tickets"].get(1)["status"] == 1
+    with pytest.raises(Conflict):
+        decide_queued(tickets, run_id, "ada", approve=False)

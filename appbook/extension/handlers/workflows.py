@@ -1,8 +1,8 @@
 """``workflows`` and ``runs``: start runs, watch them, cancel, retry, approve or reject.
 
-A run started here is only queued: executors take it from the database (``Runs.claim``), so
-no step ever runs in the server process on its start. Decisions and retries act as the
-signed-in user (``actor_name``); an approval refuses a user it does not wait for (403).
+A run started, retried or approved here is only queued: executors take it from the database
+(``Runs.claim``), so no step ever runs in the server process. Decisions act as the signed-in
+user (``actor_name``); an approval refuses a user it does not wait for (403).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from tornado import web
 from ...server.errors import NotFound, ValidationError
 from ...server.records import MAX_ID
 from ...server.workflows import overview
+from ...server.workflows.decisions import decide_queued
 from ..base import AppbookHandler
 from ..models_runs import Decision, RunDetail, RunPage, StartRun, WorkflowList
 from ..openapi import COLON, Param, operation
@@ -212,9 +213,11 @@ class _DecideHandler(_RunsBase):
         number = run_number(run_id)
         body = self.json_body(Decision) if self.request.body else Decision()
         engine = self.engine
+        # Recorded here; the steps after it are the executor's (never the server's) to run.
         await self.run(
-            engine.runs.decide, number, engine.actor, approve=self.approve, comment=body.comment
+            decide_queued, engine, number, engine.actor, approve=self.approve, comment=body.comment
         )
+        self.wake()
         self.reply(await self.run(self.detail, number))
 
 

@@ -6,8 +6,9 @@ then the selected run: a header (status, error, the approval it waits for), its 
 timeline (each attempt's status, attempt number, duration and error) and the buttons that
 apply to it for the viewing user (``app.actor``): Approve and Reject (with a comment) only
 for the user the approval names or an enabled holder of its role, Retry for a failed or
-timed-out run, Cancel for one that has not ended. Errors go to the status line, never as a
-traceback.
+timed-out run, Cancel for one that has not ended. A decision leaves the run queued at its
+next step for the server's executor (an app kernel runs no step code). Errors go to the
+status line, never as a traceback.
 
 Runs are rows of the engine's own tables and send no record events, so the view follows
 them by polling: with ``poll`` seconds (3 by default; 0 turns it off) a daemon thread reads
@@ -27,6 +28,7 @@ from traitlets import Int
 
 from ...server.errors import AppbookError
 from ...server.workflows import overview
+from ...server.workflows.decisions import decide_queued
 from .status import StatusLine
 from .views import SafeActions
 
@@ -224,7 +226,9 @@ class RunsView(SafeActions, widgets.VBox):  # type: ignore[misc]
             runs = self.app.runs
             if action in ("approve", "reject"):
                 comment = self.comment.value
-                runs.decide(run_id, self.app.actor, approve=action == "approve", comment=comment)
+                decide_queued(
+                    self.app, run_id, self.app.actor, approve=action == "approve", comment=comment
+                )
                 self.comment.value = ""
             else:
                 getattr(runs, action)(run_id)

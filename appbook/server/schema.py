@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection, Engine
 from .db import exclusive_lock, translate_unavailable, write_transaction
 from .errors import AppbookError
 
-HEAD = "0004"  # tests check this against the migration scripts
+HEAD = "0005"  # tests check this against the migration scripts
 VERSION_TABLE = "appbook_alembic_version"
 MIGRATIONS = Path(__file__).parent / "migrations"
 

@@ -214,6 +214,24 @@ class Secret(Base):
     updated_by: Mapped[str] = mapped_column(sa.String(200))
 
 
+class DataflowRun(Base):
+    """One run of a dataflow (succeeded or failed): who, when, how long, items per step."""
+
+    __tablename__ = "appbook_dataflow_runs"
+    __table_args__ = (sa.Index("ix_appbook_dataflow_runs_flow", "component", "dataflow", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    component: Mapped[str] = mapped_column(sa.String(100))
+    dataflow: Mapped[str] = mapped_column(sa.String(100))
+    actor: Mapped[str] = mapped_column(sa.String(200))
+    via: Mapped[str] = mapped_column(sa.String(20))  # python | rest | workflow | kernel
+    status: Mapped[str] = mapped_column(sa.String(20))  # succeeded | failed
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    duration_ms: Mapped[float] = mapped_column(sa.Float)
+    steps: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)  # stage, step, kind, in, out
+    error: Mapped[str] = mapped_column(sa.Text, default="")
+
+
 SYSTEM_METADATA = Base.metadata
 PUBLICATIONS = cast(sa.Table, Publication.__table__)
 EVENTS = cast(sa.Table, Event.__table__)
@@ -225,3 +243,4 @@ SOURCES = cast(sa.Table, Source.__table__)
 CURSORS = cast(sa.Table, Cursor.__table__)
 LEASES = cast(sa.Table, Lease.__table__)
 SECRETS = cast(sa.Table, Secret.__table__)
+DATAFLOW_RUNS = cast(sa.Table, DataflowRun.__table__)

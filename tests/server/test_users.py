@@ -41,7 +41,13 @@ def test_bad_input_names_each_problem_and_writes_nothing(app: Appbook) -> None:
 
 def test_a_database_from_before_users_upgrades(app: Appbook) -> None:
     with app.engine.begin() as conn:  # as revision 0001 left it
-        later = ("appbook_secrets", "appbook_leases", "appbook_cursors", "appbook_sources")
+        later = (
+            "appbook_dataflow_runs",
+            "appbook_secrets",
+            "appbook_leases",
+            "appbook_cursors",
+            "appbook_sources",
+        )
         for table in (*later, "appbook_step_runs", "appbook_runs", "appbook_users"):
             conn.execute(sa.text(f"DROP TABLE {table}"))
         conn.execute(sa.text("ALTER TABLE appbook_publications DROP COLUMN sources"))

@@ -56,8 +56,8 @@ def worker(
 ) -> None:
     """Advance workflow runs: a Celery worker over APPBOOK_REDIS_URL (or --local)."""
     if local:
-        # The local executor's worker (appbook.server.workflows.local_worker) goes here.
-        raise click.UsageError("appbook worker --local is not available yet")
+        run_local(home, database_url, concurrency or 2, lease)
+        return
     from .server.config import EngineConfig
     from .server.workflows.celery_app import CelerySettings, make_celery, preflight
 
@@ -76,3 +76,33 @@ def worker(
     if hostname:
         argv.append(f"--hostname={hostname}")
     celery_app.worker_main(argv)
+
+
+def run_local(
+    home: str | None, database_url: str | None, processes: int, lease: float | None
+) -> None:
+    """The local executor in the foreground: ``processes`` worker processes over the
+    database, until Ctrl-C or SIGTERM (each stops after its current step)."""
+    import signal
+    import threading
+
+    from .server.config import EngineConfig
+    from .server.engine import Appbook
+    from .server.workflows.executor import LocalExecutor
+    from .server.workflows.runs import LEASE_SECONDS
+
+    config = EngineConfig.from_values(home=home, database_url=database_url)
+    try:
+        with Appbook(config) as app:  # a clear error now if the database cannot be reached
+            where = repr(app)  # without a password
+    except AppbookError as exc:
+        fail(exc)
+    executor = LocalExecutor(config, processes=processes, lease=lease or LEASE_SECONDS)
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    executor.start()
+    click.echo(f"appbook worker --local: {processes} processes on {where}")
+    done.wait()
+    click.echo("stopping (each worker finishes its current step)")
+    executor.stop()

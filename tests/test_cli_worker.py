@@ -24,9 +24,3 @@ def test_worker_names_a_redis_that_does_not_answer(tmp_path: Path) -> None:
     assert f"Redis at redis://127.0.0.1:{port}/0 does not answer" in proc.stderr
     assert "secret" not in proc.stderr + proc.stdout
     assert not (tmp_path / "home").exists()
-
-
-def test_worker_local_is_not_there_yet(tmp_path: Path) -> None:
-    proc = appbook(tmp_path, "worker", "--local", check=False)
-    assert proc.returncode == 2
-    assert "--local is not available yet" in proc.stderr

@@ -49,10 +49,25 @@ def system_resolver(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def embedded(address: IPAddress) -> IPAddress:
+    """The IPv4 address an IPv6 one stands for (mapped ``::ffff:…``, 6to4 ``2002:…``, NAT64
+    ``64:ff9b::…``), else ``address`` itself: a call to it reaches that IPv4 address."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return address.ipv4_mapped
+        if address.sixtofour is not None:
+            return address.sixtofour
+        if address in NAT64:
+            return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return address
+
+
 def why_refused(address: IPAddress) -> str | None:
     """What makes ``address`` unfit for an outside call, or None for a public address."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
+    address = embedded(address)  # ::ffff:127.0.0.1 is 127.0.0.1
     checks = (
         ("unspecified", address.is_unspecified),
         ("loopback", address.is_loopback),
@@ -110,9 +125,7 @@ class Guard:
         return usable
 
     def _allowed(self, address: IPAddress) -> bool:
-        candidates: list[IPAddress] = [address]
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            candidates.append(address.ipv4_mapped)
+        candidates = [address, embedded(address)]
         return any(
             a in n for a in candidates for n in self.allowed_networks if a.version == n.version
         )

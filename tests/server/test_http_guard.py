@@ -96,6 +96,9 @@ def test_a_name_resolving_to_an_allowed_address_keeps_its_host_header(receiver: 
         ("[fe80::1]", "fe80::1 (link-local)"),
         ("[::1]", "::1 (loopback)"),
         ("[::ffff:127.0.0.1]", "::ffff:127.0.0.1 (loopback)"),
+        ("[2002:a9fe:a9fe::]", "2002:a9fe:a9fe:: (link-local)"),  # 6to4 of 169.254.169.254
+        ("[64:ff9b::a00:1]", "64:ff9b::a00:1 (private)"),  # NAT64 of 10.0.0.1
+        ("[2001:0:4136:e378:8000:63bf:80ff:fffe]", "80ff:fffe (private)"),  # Teredo, 2001::/32
         ("2130706433", "2130706433 resolves to 127.0.0.1 (loopback)"),
         ("0.0.0.0", "0.0.0.0 (unspecified)"),
         ("10.1.2.3", "10.1.2.3 (private)"),

@@ -160,7 +160,7 @@ def test_allowed_hosts(receiver: Receiver) -> None:
         with pytest.raises(OutboundRefused) as caught:
             http.post_json(receiver.url(), {})
     assert caught.value.message == (
-        "host '127.0.0.1' is not in the allowed hosts (hooks.example.org; "
+        f"POST {receiver.url()} refused: host '127.0.0.1' is not in the allowed hosts (hooks.example.org; "
         "APPBOOK_OUTBOUND_ALLOWED_HOSTS)"
     )
     assert receiver.hits == []

@@ -10,7 +10,8 @@ changed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import ipywidgets as widgets
@@ -56,6 +57,11 @@ class RecordForm(widgets.VBox):  # type: ignore[misc]
         self._loaded: dict[str, Any] = {}
         self._extra: dict[str, Any] = {}
         self.on_saved: list[Callable[[dict[str, Any]], None]] = []
+        # Component scripts (see hooks.py): called when another record is shown, and asked
+        # before a save (False refuses it, the reasons shown by the caller).
+        self.on_loaded: list[Callable[[], None]] = []
+        self.before_save: Callable[[], bool] | None = None
+        self.filling = False  # the form itself is putting values into controls
         for control in self.controls.values():
             control.observe(self._on_edit, "value")
         self._watcher: LiveRefresh | None = None
@@ -69,11 +75,13 @@ class RecordForm(widgets.VBox):  # type: ignore[misc]
         definition = self.app[self.component].definition
         self.record_id, self.version = None, None
         self._loaded, self._extra = {}, {}
-        for name, control in self.controls.items():
-            field = definition.fields.get(name)
-            control.value = field.default if field is not None else None
-            control.error = ""
+        with self._filling():
+            for name, control in self.controls.items():
+                field = definition.fields.get(name)
+                control.value = field.default if field is not None else None
+                control.error = ""
         self._settle("")
+        self._loaded_hooks()
 
     def load(self, record_id: int) -> bool:
         """Show record ``record_id``; False (and a message) if it does not exist."""
@@ -83,6 +91,7 @@ class RecordForm(widgets.VBox):  # type: ignore[misc]
             self.status.show("error", exc.message)
             return False
         self._show(record)
+        self._loaded_hooks()
         return True
 
     def reload(self) -> None:
@@ -97,10 +106,23 @@ class RecordForm(widgets.VBox):  # type: ignore[misc]
         self._loaded = {n: record.get(n) for n in self.controls}
         self._loaded.update({n: record.get(n) for n in self._extra})
         self._extra = {}
-        for name, control in self.controls.items():
-            control.value = record.get(name)
-            control.error = ""
+        with self._filling():
+            for name, control in self.controls.items():
+                control.value = record.get(name)
+                control.error = ""
         self._settle("")
+
+    def _loaded_hooks(self) -> None:
+        for callback in list(self.on_loaded):
+            callback()
+
+    @contextmanager
+    def _filling(self) -> Iterator[None]:
+        self.filling = True
+        try:
+            yield
+        finally:
+            self.filling = False
 
     # -- saving -----------------------------------------------------------------------
     def values(self) -> dict[str, Any]:
@@ -112,7 +134,8 @@ class RecordForm(widgets.VBox):  # type: ignore[misc]
         show, a value saved with the next save (a page action such as ``set: {archived:
         true}``)."""
         if name in self.controls:
-            self.controls[name].value = value
+            with self._filling():
+                self.controls[name].value = value
         else:
             self._extra[name] = value
 
@@ -131,6 +154,8 @@ class RecordForm(widgets.VBox):  # type: ignore[misc]
                 "error", "Some values need attention (see the messages under the fields)."
             )
             return None
+        if self.before_save is not None and not self.before_save():
+            return None  # the page's script refused, saying why
         handle = self.app[self.component]
         try:
             if self.record_id is None:

@@ -4,7 +4,8 @@
 an optional dialog over the top page. Each :class:`PageView` builds its layout tree: field
 nodes become controls bound to one :class:`RecordForm`, grid nodes a :class:`DataGrid`,
 buttons run actions. Action failures show in the page's status line; viewers never see a
-traceback.
+traceback. A component's script (``<component>.py``, see :mod:`.scripts`) hooks into its
+pages through :class:`~.hooks.PageHooks`.
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ import ipywidgets as widgets
 from ...server.definitions.pages import Action, Node, PageDef
 from ...server.engine import Appbook
 from ...server.errors import NotFound
+from .applog import is_maker
 from .base import FieldControl
 from .form import RecordForm
+from .hooks import PageHooks
+from .scripts import Scripts
 from .status import StatusLine
 
 DIALOG_CSS = """
@@ -29,7 +33,7 @@ DIALOG_CSS = """
   box-shadow: 0 10px 30px rgba(0, 0, 0, 0.3); max-width: 92vw; max-height: 84vh;
   overflow: auto; }
 """
-NOT_YET = {"run_dataflow": "dataflows", "call": "component scripts"}
+NOT_YET = {"run_dataflow": "dataflows"}
 
 
 class PageView(widgets.VBox):  # type: ignore[misc]
@@ -47,6 +51,8 @@ class PageView(widgets.VBox):  # type: ignore[misc]
             raise NotFound(f"component {component!r} has no page {name!r} (pages: {known})")
         self.page: PageDef = pages[name]
         self.controls: dict[str, FieldControl] = {}
+        self.named: dict[str, widgets.Widget] = {}  # nodes with a name: (context.controls)
+        self.hooks = PageHooks(self)
         self.grids: list[Any] = []
         self.views: list[Any] = []
         self.status = StatusLine()
@@ -59,6 +65,8 @@ class PageView(widgets.VBox):  # type: ignore[misc]
         title = widgets.HTML(f"<h2>{html.escape(self.page.title or name)}</h2>")
         children = [title, *body, self.status]
         if self.form is not None:
+            self.form.before_save = self.hooks.before_save
+            self.form.on_saved.append(self.hooks.after_save)
             children.insert(-1, self.form)
             record_id = self.params.get("id")
             if record_id not in (None, ""):
@@ -75,6 +83,8 @@ class PageView(widgets.VBox):  # type: ignore[misc]
             widget.layout.width = node.width
         if not node.visible:
             widget.layout.display = "none"
+        if node.name:
+            self.named[node.name] = widget
         return widget
 
     def _build_field(self, node: Node) -> widgets.Widget:
@@ -90,6 +100,7 @@ class PageView(widgets.VBox):  # type: ignore[misc]
             field, name=node.field or "", kind=node.control, app=self.shell.app, **props
         )
         self.controls[node.field or ""] = control
+        control.observe(self.hooks.changed, "value")
         # A stable hook for stylesheets and browser tests: .appbook-field-<name>.
         control.add_class(f"appbook-field-{node.field}")
         return control
@@ -297,6 +308,8 @@ class PageView(widgets.VBox):  # type: ignore[misc]
                 )
             elif action.run_workflow:
                 return self._run_workflow(action.run_workflow, params, row)
+            elif action.call:
+                return self.hooks.call(action.call, row)
             else:
                 kind = next(k for k in NOT_YET if getattr(action, k))
                 self.status.show("info", f"{NOT_YET[kind].capitalize()} are not available yet.")
@@ -307,6 +320,13 @@ class PageView(widgets.VBox):  # type: ignore[misc]
         """Run workflow ``name`` of this component, on the row's or the form's record, as
         the app's user, until it ends or waits; its outcome in the status line."""
         record_id = row.get("id") or (self.form.record_id if self.form is not None else None)
+        return self.run_workflow(name, inputs, record_id)["status"] in ("succeeded", "waiting")
+
+    def run_workflow(
+        self, name: str, inputs: Mapping[str, Any], record_id: int | None
+    ) -> dict[str, Any]:
+        """Run this component's workflow ``name`` on ``record_id`` as the app's user until it
+        ends or waits; the run, its outcome in the status line."""
         handle = self.shell.app[self.component]
         run = handle.run_workflow(name, record_id=record_id, inputs=dict(inputs))
         ok = run["status"] in ("succeeded", "waiting")
@@ -314,7 +334,7 @@ class PageView(widgets.VBox):  # type: ignore[misc]
         self.status.show("ok" if ok else "error", f"Workflow {name}: {run['status']}{detail}.")
         if ok:
             self.shell.refresh_pages()  # what the run changed shows at once
-        return ok
+        return run
 
     def _param(self, value: Any, row: Mapping[str, Any]) -> Any:
         if not isinstance(value, str) or "." not in value:
@@ -331,6 +351,8 @@ class PageView(widgets.VBox):  # type: ignore[misc]
     def close(self) -> None:
         """Stop live updates of this page's form and grids."""
         form = getattr(self, "form", None)  # close() also runs from __del__ of a half-built page
+        if hasattr(self, "hooks"):
+            self.hooks.close()
         if form is not None:
             form.close()
         for view in [*getattr(self, "grids", []), *getattr(self, "views", [])]:
@@ -354,6 +376,8 @@ class AppView(widgets.VBox):  # type: ignore[misc]
         self.app, self.live = app, live
         self.stack: list[PageView] = []
         self.dialog: PageView | None = None
+        self.on_dialog_close: Callable[[], None] | None = None  # once, when the dialog closes
+        self.scripts = Scripts(app)  # component scripts of this app session, and the Log
         self._on_error = on_error
         self._dialog_box = widgets.VBox(layout=widgets.Layout(display="none"))
         self._dialog_box.add_class("appbook-dialog")
@@ -362,7 +386,8 @@ class AppView(widgets.VBox):  # type: ignore[misc]
         self._backdrop.add_class("appbook-backdrop")
         self._page_box = widgets.VBox()
         style = widgets.HTML(f"<style>{DIALOG_CSS}</style>", layout=widgets.Layout(margin="0"))
-        super().__init__(children=[style, self._page_box, self._backdrop, self._dialog_box])
+        children = [style, self._page_box, self.scripts.log, self._backdrop, self._dialog_box]
+        super().__init__(children=children)
         self.add_class("appbook-app")
         # The first page is the app's home: opened as a page even if declared as a dialog
         # (a dialog needs a page under it, and there is none yet).
@@ -395,6 +420,8 @@ class AppView(widgets.VBox):  # type: ignore[misc]
         else:
             self.stack.append(view)
             self._page_box.children = [view]
+        self.scripts.log.show_to(is_maker(self.app))  # the user may be bound since (preheating)
+        view.hooks.start()
         return view
 
     def back(self) -> None:
@@ -415,6 +442,9 @@ class AppView(widgets.VBox):  # type: ignore[misc]
         self._dialog_box.children = []
         self._dialog_box.layout.display = "none"
         self._backdrop.layout.display = "none"
+        closed, self.on_dialog_close = self.on_dialog_close, None
+        if closed is not None:
+            closed()
 
     def refresh_grids(self) -> None:
         """Reload every grid of the open pages (after a save or delete)."""
@@ -442,9 +472,11 @@ class AppView(widgets.VBox):  # type: ignore[misc]
     def close(self) -> None:
         """Close every page."""
         if hasattr(self, "stack"):
+            self.on_dialog_close = None
             self.close_dialog()
             for view in self.stack:
                 view.close()
+            self.scripts.close()
         super().close()
 
 

@@ -12,6 +12,7 @@ from .dataflow_checks import check_dataflows
 from .loader import Loaded, Source
 from .models import NUMERIC_TYPES, SYSTEM_FIELDS, TEXT_TYPES, ComponentDef, FieldDef
 from .pages import check_pages
+from .scripts import check_script
 from .sizes import SizeError, parse_size
 from .workflows import check_workflows
 
@@ -121,6 +122,7 @@ def check_set(loaded: Sequence[Loaded]) -> list[Problem]:
             problems.append(item.source.problem(loc, message))
         for loc, message in check_dataflows(defn, definitions, item.source.folder):
             problems.append(item.source.problem(loc, message))
+        problems += check_script(item)
         for fname, field in item.definition.fields.items():
             if field.to is not None and field.to not in by_name:
                 known = ", ".join(sorted(by_name)) or "none"

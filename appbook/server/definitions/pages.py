@@ -208,6 +208,9 @@ class Node(_Model):
     placeholder: StrictStr | None = None
     width: StrictStr | None = None
     css_class: StrictStr | None = None
+    name: StrictStr | None = Field(
+        None, description="What scripts call this node: context.controls[name]."
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> Node:
@@ -243,9 +246,12 @@ def check_pages(
 ) -> Iterator[tuple[list[str | int], str]]:
     """(path, problem) for every unknown field, control kind, page or component reference."""
     for page_name, page in pages.items():
+        named: set[str] = set()
         for i, node in enumerate(page.layout):
             path: list[str | int] = ["pages", page_name, "layout", i]
             yield from _node(path, node, fields, pages, components)
+            for where, duplicate in _names(path, node, named):
+                yield [*where, "name"], f"another node of page {page_name!r} is named {duplicate!r}"
             for where, tree in _trees(path, node):
                 parent = fields.get(tree.parent)
                 if parent is not None and (parent.type != "reference" or parent.to != name):
@@ -263,6 +269,18 @@ def _children(path: list[str | int], node: Node) -> Iterator[tuple[list[str | in
     for tab, children in (node.tabs or {}).items():
         for j, child in enumerate(children):
             yield [*path, "tabs", tab, j], child
+
+
+def _names(
+    path: list[str | int], node: Node, seen: set[str]
+) -> Iterator[tuple[list[str | int], str]]:
+    """Nodes in ``node`` and below named like one seen before on the page (``seen`` grows)."""
+    if node.name is not None:
+        if node.name in seen:
+            yield path, node.name
+        seen.add(node.name)
+    for child_path, child in _children(path, node):
+        yield from _names(child_path, child, seen)
 
 
 def _trees(path: list[str | int], node: Node) -> Iterator[tuple[list[str | int], TreeSpec]]:

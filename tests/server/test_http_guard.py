@@ -287,3 +287,10 @@ def test_settings_reach_child_processes(monkeypatch: pytest.MonkeyPatch) -> None
         LOOPBACK,
         5,
     )
+
+
+def test_outbound_errors_map_to_http_statuses() -> None:
+    from appbook.extension.status import status_of
+
+    assert status_of(OutboundRefused("refused")) == 403
+    assert status_of(OutboundError("failed")) == 502

@@ -8,7 +8,6 @@ import pytest
 from appbook.server.engine import Appbook
 from appbook.server.errors import Conflict, Forbidden, ValidationError
 from appbook.server.workflows import overview
-from appbook.server.workflows.decisions import decide_queued
 from tests.test_cli_runs import TICKETS
 
 
@@ -76,9 +75,9 @@ def test_a_queued_decision_leaves_the_steps_to_an_executor(tickets: Appbook) -> 
     runs = tickets.runs
     run_id = runs.advance(runs.start("tickets", "review", record_id=1)["id"])["id"]
     with pytest.raises(Forbidden):
-        decide_queued(tickets, run_id, "tester", approve=True)
+        runs.decide(run_id, "tester", approve=True, advance=False)
     assert runs.get(run_id)["status"] == "waiting"
-    run = decide_queued(tickets, run_id, "ada", approve=True, comment="ok")
+    run = runs.decide(run_id, "ada", approve=True, comment="ok", advance=False)
     assert run["status"] == "queued" and run["step"] == "accept"
     assert tickets["tickets"].get(1)["status"] == 0  # nothing ran here
     claimed = runs.claim("worker-1")  # an executor takes it like any queued run
@@ -86,4 +85,4 @@ def test_a_queued_decision_leaves_the_steps_to_an_executor(tickets: Appbook) -> 
     assert runs.advance(run_id, owner="worker-1")["status"] == "succeeded"
     assert tickets["tickets"].get(1)["status"] == 1
     with pytest.raises(Conflict):
-        decide_queued(tickets, run_id, "ada", approve=False)
+        runs.decide(run_id, "ada", approve=False, advance=False)

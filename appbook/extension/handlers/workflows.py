@@ -15,7 +15,6 @@ from tornado import web
 from ...server.errors import NotFound, ValidationError
 from ...server.records import MAX_ID
 from ...server.workflows import overview
-from ...server.workflows.decisions import decide_queued
 from ..base import AppbookHandler
 from ..models_runs import Decision, RunDetail, RunPage, StartRun, WorkflowList
 from ..openapi import COLON, Param, operation
@@ -215,7 +214,12 @@ class _DecideHandler(_RunsBase):
         engine = self.engine
         # Recorded here; the steps after it are the executor's (never the server's) to run.
         await self.run(
-            decide_queued, engine, number, engine.actor, approve=self.approve, comment=body.comment
+            engine.runs.decide,
+            number,
+            engine.actor,
+            approve=self.approve,
+            comment=body.comment,
+            advance=False,
         )
         self.wake()
         self.reply(await self.run(self.detail, number))

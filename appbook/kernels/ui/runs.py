@@ -28,7 +28,6 @@ from traitlets import Int
 
 from ...server.errors import AppbookError
 from ...server.workflows import overview
-from ...server.workflows.decisions import decide_queued
 from .status import StatusLine
 from .views import SafeActions
 
@@ -226,9 +225,8 @@ class RunsView(SafeActions, widgets.VBox):  # type: ignore[misc]
             runs = self.app.runs
             if action in ("approve", "reject"):
                 comment = self.comment.value
-                decide_queued(
-                    self.app, run_id, self.app.actor, approve=action == "approve", comment=comment
-                )
+                approve = action == "approve"
+                runs.decide(run_id, self.app.actor, approve=approve, comment=comment, advance=False)
                 self.comment.value = ""
             else:
                 getattr(runs, action)(run_id)

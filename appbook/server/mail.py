@@ -13,7 +13,7 @@ import smtplib
 import ssl
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from email.utils import parseaddr
+from email.utils import formataddr, parseaddr
 
 from .errors import NotFound, OutboundError, ValidationError
 from .outbound import SmtpConfig
@@ -49,16 +49,18 @@ def recipients(users: Users, to: str, *, where: str) -> Recipients:
 
 
 def _resolve(users: Users, entry: str, found: Recipients) -> None:
+    if "\n" in entry or "\r" in entry:  # a header injection, or a template gone wrong
+        raise ValueError(f"{entry!r} contains a line break")
     kind, sep, name = entry.partition(":")
     if sep and kind in ("user", "role"):
         entry = name.strip()
     else:
         kind = "address" if "@" in entry else "name"
     if kind == "address":
-        address = parseaddr(entry)[1]
+        display, address = parseaddr(entry)
         if not EMAIL.fullmatch(address):
             raise ValueError(f"{entry!r} is not an e-mail address")
-        found.addresses.append(entry)
+        found.addresses.append(formataddr((display, address)))
     elif kind == "user" or (kind == "name" and _is_user(users, entry)):
         found.addresses.append(_address_of(users.get(entry)))
     else:

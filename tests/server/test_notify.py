@@ -257,13 +257,14 @@ def test_recipients_that_name_nobody_are_each_listed(
     app.users.add("dee", email="dee@example.org")
     app.users.disable("dee")
     app.users.add("eve", roles=["auditors"])
-    result = run(app, "mail", invoices, to="ghost, bob, role:ghosts, auditors, dee, x@y, ada")
+    to = "ghost, bob, role:ghosts, auditors, dee, x@y, ada, a@b.org\nBcc: evil@c.org"
+    result = run(app, "mail", invoices, to=to)
     assert result["status"] == "failed"
     assert result["error"] == (
         "step tell: notify email: invalid values (to: no user or role 'ghost', user 'bob' has "
         "no e-mail address (appbook users add … --email), no user or role 'ghosts', no user "
         "of role 'auditors' has an e-mail address, user 'dee' is disabled, 'x@y' is not an "
-        "e-mail address)"
+        "e-mail address, 'a@b.org\\nBcc: evil@c.org' contains a line break)"
     )
     assert mailbox.mails == []
     empty = run(app, "mail", invoices, to=" , ")

@@ -68,6 +68,7 @@ class OutboundClient:
         self.config = config or OutboundConfig()
         self.guard = guard or Guard.from_config(self.config)
         self.retries, self.backoff = self.config.retries, self.config.backoff  # checked now
+        self.max_response_bytes = self.config.max_response_bytes
         _hide_url_secrets_in_httpx_log()
         self._client = httpx.Client(
             transport=GuardedTransport(self.guard),
@@ -130,7 +131,7 @@ class OutboundClient:
     ) -> httpx.Response | Exception:
         """One try: the response, or the connect error to retry; raises what is final."""
         try:
-            response = self._client.request(method, target, auth=auth, **kwargs)
+            response = self._read(self._client.build_request(method, target, **kwargs), auth)
         except OutboundRefused as exc:
             raise OutboundRefused(f"{shown} refused: {exc.message}") from None
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
@@ -143,6 +144,30 @@ class OutboundClient:
             raise OutboundError(f"{shown} failed: {_reason(exc)}") from None
         log.info("%s: %d %s", shown, response.status_code, response.reason_phrase)
         return response
+
+    def _read(self, request: httpx.Request, auth: Any) -> httpx.Response:
+        """Send ``request`` and read its answer, at most ``max_response_bytes`` of it (a
+        service that answers without end must not fill the worker's memory)."""
+        limit = self.max_response_bytes
+        streamed = self._client.send(request, auth=auth, stream=True)
+        body = bytearray()
+        try:
+            for chunk in streamed.iter_bytes():
+                body += chunk
+                if len(body) > limit:
+                    raise httpx.DecodingError(f"its answer is over {limit} bytes")
+        finally:
+            streamed.close()
+        headers = streamed.headers.copy()
+        for name in ("content-encoding", "content-length", "transfer-encoding"):
+            headers.pop(name, None)  # the body below is decoded and whole
+        return httpx.Response(
+            streamed.status_code,
+            headers=headers,
+            content=bytes(body),
+            request=request,
+            extensions=streamed.extensions,
+        )
 
     def _timeout(self, kwargs: dict[str, Any]) -> float:
         return float(kwargs.get("timeout") or self.config.timeout)

@@ -78,6 +78,12 @@ class OutboundConfig(Configurable):
         "Default: $APPBOOK_OUTBOUND_BACKOFF, else 0.5.",
     ).tag(config=True)
 
+    max_response_bytes = Int(
+        min=1,
+        help="Largest answer read from an outside service; a longer one fails the call. "
+        "Default: $APPBOOK_OUTBOUND_MAX_RESPONSE_BYTES, else 10 MiB.",
+    ).tag(config=True)
+
     @default("allowed_hosts")
     def _default_allowed_hosts(self) -> list[str]:
         return _items(os.environ.get("APPBOOK_OUTBOUND_ALLOWED_HOSTS", ""))
@@ -97,6 +103,12 @@ class OutboundConfig(Configurable):
     @default("backoff")
     def _default_backoff(self) -> float:
         return from_env("APPBOOK_OUTBOUND_BACKOFF", 0.5, _seconds, "a number of seconds")
+
+    @default("max_response_bytes")
+    def _default_max_response_bytes(self) -> int:
+        return from_env(
+            "APPBOOK_OUTBOUND_MAX_RESPONSE_BYTES", 10 * 1024 * 1024, _positive_int, "a size"
+        )
 
     def networks(self) -> list[Network]:
         """``allow_private`` parsed; ValidationError naming every entry that is no network."""
@@ -118,6 +130,7 @@ class OutboundConfig(Configurable):
             "APPBOOK_OUTBOUND_TIMEOUT": repr(self.timeout),
             "APPBOOK_OUTBOUND_RETRIES": str(self.retries),
             "APPBOOK_OUTBOUND_BACKOFF": repr(self.backoff),
+            "APPBOOK_OUTBOUND_MAX_RESPONSE_BYTES": str(self.max_response_bytes),
         }
         if self.allowed_hosts:
             env["APPBOOK_OUTBOUND_ALLOWED_HOSTS"] = ",".join(self.allowed_hosts)
@@ -243,6 +256,13 @@ def _seconds(text: str) -> float:
 def _count(text: str) -> int:
     value = int(text)
     if value < 0:
+        raise ValueError(text)
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
         raise ValueError(text)
     return value
 

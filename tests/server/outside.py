@@ -47,6 +47,7 @@ class Receiver:
     def __init__(self) -> None:
         self.hits: list[Hit] = []
         self.statuses: deque[int] = deque()
+        self.body = b'{"ok": true}'
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -56,7 +57,7 @@ class Receiver:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 receiver.hits.append(Hit(self.command, self.path, headers, body))
                 status = receiver.statuses.popleft() if receiver.statuses else 200
-                answer = b'{"ok": true}'
+                answer = receiver.body
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(answer)))

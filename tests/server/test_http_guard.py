@@ -24,7 +24,14 @@ LOOPBACK = ["127.0.0.1/32"]
 
 @pytest.fixture(autouse=True)
 def no_outbound_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("ALLOWED_HOSTS", "ALLOW_PRIVATE", "TIMEOUT", "RETRIES", "BACKOFF"):
+    for name in (
+        "ALLOWED_HOSTS",
+        "ALLOW_PRIVATE",
+        "TIMEOUT",
+        "RETRIES",
+        "BACKOFF",
+        "MAX_RESPONSE_BYTES",
+    ):
         monkeypatch.delenv(f"APPBOOK_OUTBOUND_{name}", raising=False)
 
 
@@ -294,3 +301,13 @@ def test_outbound_errors_map_to_http_statuses() -> None:
 
     assert status_of(OutboundRefused("refused")) == 403
     assert status_of(OutboundError("failed")) == 502
+
+
+def test_answers_are_read_whole_up_to_a_limit(receiver: Receiver) -> None:
+    receiver.body = b'{"items": [' + b",".join([b"1"] * 100) + b"]}"
+    with client(allow_private=LOOPBACK) as http:
+        assert http.request("GET", receiver.url()).json() == {"items": [1] * 100}
+    with client(allow_private=LOOPBACK, max_response_bytes=50) as http:
+        with pytest.raises(OutboundError) as caught:
+            http.request("GET", receiver.url())
+    assert caught.value.message == f"GET {receiver.url()} failed: its answer is over 50 bytes"

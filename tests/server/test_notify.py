@@ -89,7 +89,14 @@ SMTP_VARIABLES = (
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in SMTP_VARIABLES:
         monkeypatch.delenv(f"APPBOOK_SMTP_{name}", raising=False)
-    for name in ("ALLOWED_HOSTS", "ALLOW_PRIVATE", "TIMEOUT", "RETRIES", "BACKOFF"):
+    for name in (
+        "ALLOWED_HOSTS",
+        "ALLOW_PRIVATE",
+        "TIMEOUT",
+        "RETRIES",
+        "BACKOFF",
+        "MAX_RESPONSE_BYTES",
+    ):
         monkeypatch.delenv(f"APPBOOK_OUTBOUND_{name}", raising=False)
     monkeypatch.setenv("APPBOOK_OUTBOUND_BACKOFF", "0")
 

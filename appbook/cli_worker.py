@@ -59,10 +59,12 @@ def worker(
         run_local(home, database_url, concurrency or 2, lease)
         return
     from .server.config import EngineConfig
-    from .server.workflows.celery_app import CelerySettings, make_celery, preflight
 
     config = EngineConfig.from_values(home=home, database_url=database_url, redis_url=redis_url)
     try:
+        # Imported here: the module reads its settings from APPBOOK_* variables at import.
+        from .server.workflows.celery_app import CelerySettings, make_celery, preflight
+
         settings = CelerySettings() if lease is None else CelerySettings(lease=lease)
         celery_app = make_celery(config, settings)
         preflight(celery_app)  # a clear error here rather than in Celery's log

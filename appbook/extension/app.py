@@ -238,7 +238,7 @@ class AppbookApp(ExtensionApp):
 
     def start_workflows(self) -> Executor:
         """Start the workflow executor and the trigger service (idempotent); the executor
-        is the server's ``appbook_executor`` setting (handlers wake it for new runs)."""
+        is the server's ``appbook_workflow_executor`` setting (handlers wake it for new runs)."""
         if self.workflow_executor is None:
             config = self.engine_config()
             kind = cast(type[Executor], self.workflow_executor_class)
@@ -246,7 +246,7 @@ class AppbookApp(ExtensionApp):
             executor.start()
             self.workflow_executor = executor
             if self.serverapp is not None:
-                self.serverapp.web_app.settings["appbook_executor"] = executor
+                self.serverapp.web_app.settings["appbook_workflow_executor"] = executor
             if self.triggers and self.engine is not None:
                 self.trigger_service = TriggerService(
                     self.engine.as_user("appbook-triggers"),

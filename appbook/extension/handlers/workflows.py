@@ -57,11 +57,9 @@ class _RunsBase(AppbookHandler):
     def wake(self) -> None:
         """Tell the server's workflow executor a run is due now (its next poll would find
         it anyway; this only saves the wait)."""
-        manager = getattr(self.serverapp, "extension_manager", None)
-        for ext in manager.extension_apps.get("appbook", ()) if manager is not None else ():
-            executor = getattr(ext, "workflow_executor", None)
-            if executor is not None:
-                executor.wake()
+        executor = self.settings.get("appbook_workflow_executor")
+        if executor is not None:
+            executor.wake()
 
     def id_arg(self, name: str) -> int | None:
         """An id query argument: 400 when not an integer, 422 out of range."""

@@ -18,8 +18,10 @@ from ..server.errors import (
     ServiceUnavailable,
     ValidationError,
 )
+from ..server.dataflows import DataflowFailed
 from ..server.expressions import ExpressionError
 from ..server.schema import SchemaOutdated
+from ..server.workflows.webhooks import MalformedBody, RateLimited, WebhookRefused
 
 # Order matters: the first class an error is an instance of wins.
 STATUS: tuple[tuple[type[AppbookError], int], ...] = (
@@ -38,6 +40,10 @@ STATUS: tuple[tuple[type[AppbookError], int], ...] = (
     (CorruptFile, 500),
     (OutboundRefused, 403),  # before OutboundError: a refused destination is policy
     (OutboundError, 502),
+    (DataflowFailed, 422),  # the maker's dataflow or script failed on this input
+    (WebhookRefused, 401),  # a webhook request without a valid signature
+    (RateLimited, 429),
+    (MalformedBody, 400),
 )
 
 

@@ -129,6 +129,9 @@ async def test_bad_or_missing_signature_is_401_and_starts_nothing(
     assert tampered.code == 401
     no_stamp = await hook(body, {"X-Appbook-Signature": signed(body)["X-Appbook-Signature"]})
     assert no_stamp.code == 401 and "X-Appbook-Timestamp" in error(no_stamp)["message"]
+    for stamp in ("12e3", "\u00b2", "-5"):
+        odd = await hook(body, {"X-Appbook-Timestamp": stamp, "X-Appbook-Signature": "sha256=0"})
+        assert odd.code == 401 and "unix seconds" in error(odd)["message"]
     unset = await hook(body, signed(body), name="nosecret")
     assert unset.code == 401 and "webhook.nosecret is not set" in error(unset)["message"]
     assert runs(engine) == []

@@ -10,7 +10,6 @@ made on first use when the server did not configure one.
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
@@ -22,12 +21,10 @@ from ...server.workflows.webhooks import (
     SIGNATURE,
     TIMESTAMP,
     TOKEN,
-    MalformedBody,
     RateLimited,
-    WebhookRefused,
     Webhooks,
 )
-from ..base import AppbookHandler, BadRequest
+from ..base import AppbookHandler
 from ..openapi import Param, operation
 
 HOOK = r"(?P<name>[A-Za-z0-9_.-]{1,100})"
@@ -38,8 +35,6 @@ HEADERS = (
     Param(TOKEN, TEXT, "The hook's secret, for senders that cannot sign", "header"),
     Param(DELIVERY, TEXT, "A delivery id: sent again, it starts no second run", "header"),
 )
-# Statuses of the webhook-only errors (the others come from ..status).
-STATUS = ((WebhookRefused, 401), (RateLimited, 429))
 
 
 class HookRun(BaseModel):
@@ -95,13 +90,8 @@ class HookHandler(AppbookHandler):
     )
     async def post(self, name: str) -> None:
         """Verify, rate-limit and start; the runs."""
-        webhooks = self.webhooks
-        try:
-            delivery = await self.run(
-                webhooks.receive, name, self.request.body, self.request.headers
-            )
-        except MalformedBody as exc:
-            raise BadRequest(exc.message) from None
+        receive = self.webhooks.receive
+        delivery = await self.run(receive, name, self.request.body, self.request.headers)
         self.wake()
         self.reply(delivery.to_dict(), 200 if delivery.duplicate else 202)
 
@@ -114,19 +104,10 @@ class HookHandler(AppbookHandler):
                 executor.wake()
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        """401 and 429 for refused and rate-limited requests (with Retry-After)."""
+        """As every handler's, plus Retry-After when the hook is over its rate."""
         exc = kwargs.get("exc_info", (None, None, None))[1]
-        for cls, status in STATUS:
-            if isinstance(exc, cls):
-                self.set_status(status)
-                if isinstance(exc, RateLimited):
-                    self.set_header("Retry-After", str(max(1, math.ceil(exc.retry_after))))
-                request_id = getattr(self, "request_id", None)
-                if request_id:
-                    self.set_header("X-Request-Id", request_id)
-                self.set_header("Content-Type", "application/json")
-                self.finish(json.dumps({"error": exc.to_dict()}))
-                return
+        if isinstance(exc, RateLimited):
+            self.set_header("Retry-After", str(max(1, math.ceil(exc.retry_after))))
         super().write_error(status_code, **kwargs)
 
 

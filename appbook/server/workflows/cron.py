@@ -12,7 +12,8 @@ was computed for). A sweep at ``now``:
   ``missed: run_once`` fires one run, for the latest of them;
 * each firing is ``Runs.start(..., trigger="cron", trigger_key="cron:{component}:
   {workflow}:{due ISO}")``, so two servers (or a sweep repeated after a crash) start one
-  run per due time; the cursor moves only after the runs are started.
+  run per due time; the cursors move only after the runs are started (all of a sweep's
+  in one transaction).
 
 A run's inputs are the workflow's ``inputs`` plus ``{"due": "<due time, ISO UTC>"}``; it
 acts as :data:`CRON_ACTOR`. Due times come from :mod:`.schedule` (DST-correct).
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from ..definitions.workflows import WorkflowDef
-from .cursors import read_cursors, write_cursor
+from .cursors import read_cursors, write_cursors
 from .schedule import last_due, next_due
 
 if TYPE_CHECKING:
@@ -89,21 +90,26 @@ def sweep(app: Appbook, now: datetime, *, grace: float = GRACE) -> Sweep:
     """Fire every due time of every schedule up to ``now`` (see the module docstring)."""
     cursors = read_cursors(app.engine, PREFIX)
     result = Sweep(started=[], next_due=None)
-    for schedule in schedules(app):
-        cursor = cursors.get(schedule.cursor)
-        if not schedule.definition.enabled:
-            if isinstance(cursor, dict) and not cursor.get("disabled"):
-                # Re-enabled later, it counts from then: times while disabled are not missed.
-                write_cursor(app.engine, schedule.cursor, {**cursor, "disabled": True})
-            continue
-        try:
-            last = _one(app, schedule, cursor, now, grace, result.started)
-        except Exception:  # one broken workflow must not stop the others: retried next sweep
-            log.exception("cron trigger of %s.%s failed", schedule.component, schedule.workflow)
-            continue
-        upcoming = next_due(schedule.cron, ZoneInfo(schedule.timezone), max(last, now))
-        if upcoming is not None and (result.next_due is None or upcoming < result.next_due):
-            result.next_due = upcoming
+    moved: dict[str, Any] = {}  # cursor -> new value, written together after the runs
+    try:
+        for schedule in schedules(app):
+            cursor = cursors.get(schedule.cursor)
+            if not schedule.definition.enabled:
+                if isinstance(cursor, dict) and not cursor.get("disabled"):
+                    # Re-enabled later, it counts from then: times while off are not missed.
+                    moved[schedule.cursor] = {**cursor, "disabled": True}
+                continue
+            try:
+                last = _one(app, schedule, cursor, now, grace, result.started, moved)
+            except Exception:  # one broken workflow must not stop the others
+                log.exception("cron trigger of %s.%s failed", schedule.component, schedule.workflow)
+                continue
+            upcoming = next_due(schedule.cron, ZoneInfo(schedule.timezone), max(last, now))
+            if upcoming is not None and (result.next_due is None or upcoming < result.next_due):
+                result.next_due = upcoming
+    finally:
+        if moved:
+            write_cursors(app.engine, moved)
     return result
 
 
@@ -114,12 +120,14 @@ def _one(
     now: datetime,
     grace: float,
     started: list[dict[str, Any]],
+    moved: dict[str, Any],
 ) -> datetime:
-    """Fire what is due for one schedule; the last due time now dealt with."""
+    """Fire what is due for one schedule (its runs into ``started``, its cursor's new value
+    into ``moved``); the last due time now dealt with."""
     seen = {"cron": schedule.cron, "timezone": schedule.timezone}
     fresh = not isinstance(cursor, dict) or cursor.get("disabled")
     if fresh or {k: cursor.get(k) for k in seen} != seen:
-        write_cursor(app.engine, schedule.cursor, {**seen, "last": now.isoformat()})
+        moved[schedule.cursor] = {**seen, "last": now.isoformat()}
         return now
     last = datetime.fromisoformat(cursor["last"])
     if last >= now:
@@ -150,5 +158,5 @@ def _one(
             )
         )
     if newest > last:
-        write_cursor(app.engine, schedule.cursor, {**seen, "last": newest.isoformat()})
+        moved[schedule.cursor] = {**seen, "last": newest.isoformat()}
     return newest

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection, Engine
 from ..db import exclusive_lock, read_transaction, write_transaction
 from ..systables import CURSORS, utcnow
 
-__all__ = ["read_cursor", "read_cursors", "write_cursor"]
+__all__ = ["read_cursor", "read_cursors", "write_cursor", "write_cursors"]
 
 
 def read_cursor(engine: Engine, name: str) -> Any:
@@ -34,6 +34,13 @@ def write_cursor(engine: Engine, name: str, value: Any) -> None:
     """Set cursor ``name`` to ``value`` (created if missing)."""
     with write_transaction(engine) as conn:
         upsert(conn, name, value)
+
+
+def write_cursors(engine: Engine, values: dict[str, Any]) -> None:
+    """Set several cursors in one transaction."""
+    with write_transaction(engine) as conn:
+        for name, value in sorted(values.items()):  # one order: no deadlock between writers
+            upsert(conn, name, value)
 
 
 def upsert(conn: Connection, name: str, value: Any) -> None:

@@ -60,6 +60,7 @@ TOLERANCE = 300.0
 MAX_BODY = 1024 * 1024
 RATE, BURST = 10.0, 20  # requests a second per hook, and how many may come at once
 DELIVERY_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
+UNIX_SECONDS = re.compile(r"[0-9]{1,12}")  # ASCII only: str.isdigit() takes "²" too
 
 __all__ = [
     "MalformedBody",
@@ -228,7 +229,7 @@ class Webhooks:
                 raise WebhookRefused(f"webhook {hook!r}: wrong {TOKEN}")
             return delivery
         stamp = headers.get(TIMESTAMP, "")
-        if not stamp.isdigit():
+        if not UNIX_SECONDS.fullmatch(stamp):
             raise WebhookRefused(f"webhook {hook!r}: {TIMESTAMP} must be unix seconds")
         skew = abs(self.clock() - int(stamp))
         if skew > self.tolerance:

@@ -176,3 +176,13 @@ def test_a_big_query_streams_in_chunks(cars: Appbook) -> None:
 
 def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
+
+
+def test_a_workflow_step_runs_a_dataflow_on_the_runs_record(cars: Appbook) -> None:
+    car = cars["cars"].create({"plate": "wf 1", "price": 100})
+    run = cars["cars"].run_workflow("via_dataflow", record_id=car["id"])
+    assert run["status"] == "succeeded", run
+    [step] = cars.runs.steps(int(run["id"]))
+    assert step["outputs"]["value"]["plate"] == "WF1" and step["outputs"]["value"]["price"] == 150
+    assert cars["cars"].get(car["id"])["price"] == 150
+    assert runs(cars, "cars", "add_car")[0]["via"] == "workflow"

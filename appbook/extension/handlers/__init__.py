@@ -8,7 +8,18 @@ from tornado import web
 
 from ...server.errors import NotFound
 from ..base import AppbookHandler
-from . import components, events, files, health, hooks, openapi, records, run_notebooks, workflows
+from . import (
+    components,
+    dataflows,
+    events,
+    files,
+    health,
+    hooks,
+    openapi,
+    records,
+    run_notebooks,
+    workflows,
+)
 
 routes: list[tuple[str, Any]] = [
     *health.routes,
@@ -17,6 +28,7 @@ routes: list[tuple[str, Any]] = [
     *files.routes,
     *events.routes,
     *workflows.routes,
+    *dataflows.routes,
     *run_notebooks.routes,
     *hooks.routes,
     *openapi.routes,

@@ -87,6 +87,8 @@ def run(
 
 
 def _message(exc: BaseException) -> str:
+    if isinstance(exc, MemoryError):  # a script's allocation over the child's limit
+        return "ran out of memory"
     return exc.message if isinstance(exc, AppbookError) else f"{type(exc).__name__}: {exc}"
 
 

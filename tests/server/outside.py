@@ -135,18 +135,24 @@ class LoopbackController(Controller):
         return self._listen()
 
     async def _listen(self) -> asyncio.AbstractServer:
-        server = await self.loop.create_server(self._factory_invoker, host="127.0.0.1", port=0)
+        server = await self.loop.create_server(
+            self._factory_invoker, host="127.0.0.1", port=0, ssl=self.ssl_context
+        )
         self.port = server.sockets[0].getsockname()[1]
         return server
 
 
 @contextmanager
 def smtp_server(
-    mailbox: Mailbox, tls: ssl.SSLContext | None = None
+    mailbox: Mailbox, tls: ssl.SSLContext | None = None, *, implicit: bool = False
 ) -> Iterator[LoopbackController]:
-    """A running SMTP server delivering into ``mailbox`` (STARTTLS required with ``tls``)."""
+    """A running SMTP server delivering into ``mailbox`` (STARTTLS required with ``tls``, or
+    TLS from the first byte with ``implicit``)."""
     options: dict[str, Any] = {"authenticator": mailbox.authenticate}
-    if tls is not None:
+    if tls is not None and implicit:
+        # aiosmtpd only sees STARTTLS as TLS; the whole connection is TLS here.
+        options.update(ssl_context=tls, auth_require_tls=False)
+    elif tls is not None:
         options.update(tls_context=tls, require_starttls=True)
     else:
         options.update(auth_require_tls=False)

@@ -220,6 +220,37 @@ def test_plain_smtp_without_login(
     assert [(m.recipients, m.login) for m in box.mails] == [(["cy@example.org"], None)]
 
 
+def test_smtp_over_tls_from_the_start(
+    app: Appbook, invoices: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    box = Mailbox(accounts={"appbook": PASSWORD})
+    cert, context = self_signed(tmp_path)
+    with smtp_server(box, context, implicit=True) as server:
+        for name, value in {
+            "HOST": "127.0.0.1",
+            "PORT": str(server.port),
+            "SECURITY": "ssl",
+            "CA_FILE": str(cert),
+            "USER": "appbook",
+            "FROM": "appbook@example.org",
+        }.items():
+            monkeypatch.setenv(f"APPBOOK_SMTP_{name}", value)
+        app.secrets.set("smtp", PASSWORD)
+        result = run(app, "mail", invoices, to="ada")
+    assert result["status"] == "succeeded", result["error"]
+    assert [(m.recipients, m.login) for m in box.mails] == [(["ada@example.org"], "appbook")]
+
+
+def test_an_untrusted_certificate_fails_the_step(
+    app: Appbook, invoices: dict[str, Any], smtp: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("APPBOOK_SMTP_CA_FILE")  # the system's CAs do not know the test's
+    result = run(app, "mail", invoices, to="ada")
+    assert result["status"] == "failed"
+    assert result["error"].startswith(f"step tell: SMTP server 127.0.0.1:{smtp} failed: ")
+    assert "CERTIFICATE_VERIFY_FAILED" in result["error"]
+
+
 @pytest.mark.parametrize(
     ("variables", "message"),
     [

@@ -12,7 +12,8 @@
 ``navigate_back``, ``close_dialog``, ``refresh``, ``run_dataflow``, ``run_workflow``),
 ``context.dialog(component, page, record_id, on_close=...)``, ``context.user`` (``name``,
 ``roles``, ``is_maker``), ``context.logger``, ``context.app`` (the records API, acting as the
-user), and ``context.row`` / ``context.params`` (the clicked row, the page's parameters).
+user), and ``context.page`` / ``context.row`` / ``context.params`` (the page's name, the
+clicked row, the page's parameters).
 
 Commands that change what is shown (pages, dialogs, refresh) take effect when the function
 returns, in the order given, so a function never pulls the page from under itself; the
@@ -58,6 +59,7 @@ class Context:
         self.commands = Commands(page)
         self.row: dict[str, Any] = dict(row or {})
         self.params: dict[str, Any] = dict(page.params)
+        self.page: str = page.name
 
     @property
     def user(self) -> User:

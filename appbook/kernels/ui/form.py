@@ -149,12 +149,14 @@ class RecordForm(widgets.VBox):  # type: ignore[misc]
     def save(self) -> dict[str, Any] | None:
         """Check, then create or update; returns the saved record or None (errors shown)."""
         checked = [control.check() for control in self.controls.values()]  # every error shows
+        # The page's script is asked too, so its errors show beside the field rules' ones.
+        refused = self.before_save is not None and not self.before_save()
         if not all(checked):
             self.status.show(
                 "error", "Some values need attention (see the messages under the fields)."
             )
             return None
-        if self.before_save is not None and not self.before_save():
+        if refused:
             return None  # the page's script refused, saying why
         handle = self.app[self.component]
         try:

@@ -100,11 +100,10 @@ def sweep(app: Appbook, now: datetime, *, grace: float = GRACE) -> Sweep:
                     moved[schedule.cursor] = {**cursor, "disabled": True}
                 continue
             try:
-                last = _one(app, schedule, cursor, now, grace, result.started, moved)
+                upcoming = _one(app, schedule, cursor, now, grace, result.started, moved)
             except Exception:  # one broken workflow must not stop the others
                 log.exception("cron trigger of %s.%s failed", schedule.component, schedule.workflow)
                 continue
-            upcoming = next_due(schedule.cron, ZoneInfo(schedule.timezone), max(last, now))
             if upcoming is not None and (result.next_due is None or upcoming < result.next_due):
                 result.next_due = upcoming
     finally:
@@ -121,30 +120,30 @@ def _one(
     grace: float,
     started: list[dict[str, Any]],
     moved: dict[str, Any],
-) -> datetime:
+) -> datetime | None:
     """Fire what is due for one schedule (its runs into ``started``, its cursor's new value
-    into ``moved``); the last due time now dealt with."""
+    into ``moved``); its next due time after ``now``."""
+    zone = ZoneInfo(schedule.timezone)
     seen = {"cron": schedule.cron, "timezone": schedule.timezone}
     fresh = not isinstance(cursor, dict) or cursor.get("disabled")
     if fresh or {k: cursor.get(k) for k in seen} != seen:
         moved[schedule.cursor] = {**seen, "last": now.isoformat()}
-        return now
-    last = datetime.fromisoformat(cursor["last"])
-    if last >= now:
-        return last
-    zone = ZoneInfo(schedule.timezone)
+        return next_due(schedule.cron, zone, now)
+    last = newest = datetime.fromisoformat(cursor["last"])
     cutoff = now - timedelta(seconds=grace)
     due: list[datetime] = []
-    newest = last
-    missed = last_due(schedule.cron, zone, cutoff)
-    if missed is not None and missed > last:
-        newest = missed  # dealt with, fired or skipped
-        if schedule.missed == "run_once":
-            due.append(missed)
-    moment = max(last, cutoff)
-    while (upcoming := next_due(schedule.cron, zone, moment)) is not None and upcoming <= now:
+    upcoming = next_due(schedule.cron, zone, last)
+    if upcoming is not None and upcoming <= cutoff:  # some were missed
+        missed = last_due(schedule.cron, zone, cutoff)
+        if missed is not None:
+            newest = missed  # dealt with, fired or skipped
+            if schedule.missed == "run_once":
+                due.append(missed)
+        upcoming = next_due(schedule.cron, zone, cutoff)
+    while upcoming is not None and upcoming <= now:
         due.append(upcoming)
-        moment = newest = upcoming
+        newest = upcoming
+        upcoming = next_due(schedule.cron, zone, upcoming)
     cron = app.as_user(CRON_ACTOR)
     for at in due:
         inputs = {**schedule.definition.inputs, "due": at.isoformat()}
@@ -159,4 +158,4 @@ def _one(
         )
     if newest > last:
         moved[schedule.cursor] = {**seen, "last": newest.isoformat()}
-    return newest
+    return upcoming

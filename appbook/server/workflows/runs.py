@@ -431,11 +431,15 @@ class Runs:
                 status="failed", finished_at=now, error=f"step {step.name}: rejected by {user}"
             )
         with write_transaction(self.app.engine) as conn:
-            conn.execute(
+            # Compare and set: of two decisions made at the same moment, one is taken.
+            taken = conn.execute(
                 STEP_RUNS.update()
-                .where(STEP_RUNS.c.id == pending["id"])
+                .where(STEP_RUNS.c.id == pending["id"], STEP_RUNS.c.status == "waiting")
                 .values(status="succeeded", outputs=decision, finished_at=now)
-            )
+            ).rowcount
+            if not taken:
+                message = f"step {step.name} of workflow run {run['id']} was decided already"
+                raise Conflict(message, field=None)
             # A run cancelled meanwhile stays cancelled.
             conn.execute(_live(run["id"], values))
 

@@ -1,0 +1,58 @@
+"""Races on one run: two decisions at the same moment, two workers claiming."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from appbook.server.engine import Appbook
+from appbook.server.errors import Conflict
+from appbook.server.systables import utcnow
+
+ASK = """\
+name: asks
+fields:
+  state: {type: string}
+workflows:
+  ask:
+    stages:
+      - name: s
+        steps:
+          - {name: ok, approval: {role: managers}}
+          - {name: mark, update_field: {field: state, value: approved}}
+"""
+
+
+@pytest.fixture
+def asks(app: Appbook, tmp_path: Path) -> Appbook:
+    app.publish_texts({"asks.component.yaml": ASK})
+    app.users.add("ada", roles=["managers"])
+    app.users.add("bob", roles=["managers"])
+    return app
+
+
+def test_of_two_decisions_made_at_once_one_is_taken(asks: Appbook) -> None:
+    record = asks["asks"].create({})
+    run = asks.runs.start("asks", "ask", record_id=record["id"])
+    waiting = asks.runs.advance(int(run["id"]))
+    assert waiting["status"] == "waiting"
+    runs = asks.runs
+    # Both deciders read the run while it waited; ada writes first.
+    pending = runs._pending(int(run["id"]))
+    assert pending is not None
+    step = runs._step_named(waiting, pending["step"])
+    runs._decided(waiting, step, pending, "ada", True, "", utcnow())
+    with pytest.raises(Conflict, match=r"step ok of workflow run \d+ was decided already"):
+        runs._decided(waiting, step, pending, "bob", False, "", utcnow())
+    final = runs.advance(int(run["id"]))
+    assert final["status"] == "succeeded" and final["outputs"]["ok"]["by"] == "ada"
+
+
+def test_a_run_is_claimed_by_one_worker(asks: Appbook) -> None:
+    record = asks["asks"].create({})
+    run = asks.runs.start("asks", "ask", record_id=record["id"])
+    first = asks.runs.claim("w1")
+    assert first is not None and first["id"] == run["id"]
+    assert asks.runs.claim("w2") is None  # held under w1's live lease
+    assert asks.runs.claim("w2", run_id=int(run["id"])) is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -212,6 +213,24 @@ def test_lease_acquire_renew_release(app: Appbook) -> None:
     assert leases.holder(engine, "job", now=T0 + timedelta(seconds=21)) == "b"
     assert leases.release(engine, "job", "b")
     assert leases.holder(engine, "job") is None
+
+
+def test_concurrent_first_acquisitions_have_one_winner(app: Appbook) -> None:
+    """Eight owners race for a lease nobody holds yet (no row): exactly one gets it."""
+    barrier = threading.Barrier(8)
+    won: list[str] = []
+
+    def race(owner: str) -> None:
+        barrier.wait()
+        if leases.acquire(app.engine, "race", owner, 30):
+            won.append(owner)
+
+    threads = [threading.Thread(target=race, args=(f"o{i}",)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(won) == 1 and leases.holder(app.engine, "race") == won[0]
 
 
 def test_service_thread_stops_and_lets_its_leases_go(app: Appbook) -> None:

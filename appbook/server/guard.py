@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import httpcore
 import httpx
 
-from .errors import OutboundRefused
+from .errors import OutboundRefused, ValidationError
 from .outbound import Network, OutboundConfig
 
 Resolver = Callable[[str, int], list[str]]
@@ -152,13 +153,25 @@ class GuardedBackend(httpcore.SyncBackend):
 class GuardedTransport(httpx.HTTPTransport):
     """httpx's transport over a connection pool whose sockets pass the guard."""
 
-    def __init__(self, guard: Guard) -> None:
+    def __init__(self, guard: Guard, *, ca_file: str = "") -> None:
+        """Connections checked by ``guard``; https verified with ``ca_file`` (PEM) if given,
+        else with certifi's CAs."""
         super().__init__(trust_env=False)
         if not isinstance(getattr(self, "_pool", None), httpcore.ConnectionPool):
             raise RuntimeError("this httpx version keeps no connection pool to guard")
         # httpx builds its pool without a way to pass a network backend; the pool's own
         # parameter is public, so the pool is rebuilt with the guarded backend.
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
-            network_backend=GuardedBackend(guard),
+            ssl_context=_ssl_context(ca_file), network_backend=GuardedBackend(guard)
         )
+
+
+def _ssl_context(ca_file: str) -> ssl.SSLContext:
+    if not ca_file:
+        return httpx.create_ssl_context(trust_env=False)
+    try:
+        return ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        key = "ca_file (APPBOOK_OUTBOUND_CA_FILE)"
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ValidationError({key: [f"{ca_file}: {reason}"]}, where="outbound settings") from None

@@ -71,7 +71,7 @@ class OutboundClient:
         self.max_response_bytes = self.config.max_response_bytes
         _hide_url_secrets_in_httpx_log()
         self._client = httpx.Client(
-            transport=GuardedTransport(self.guard),
+            transport=GuardedTransport(self.guard, ca_file=self.config.ca_file),
             timeout=self.config.timeout,
             follow_redirects=False,
             trust_env=False,

@@ -84,6 +84,11 @@ class OutboundConfig(Configurable):
         "Default: $APPBOOK_OUTBOUND_MAX_RESPONSE_BYTES, else 10 MiB.",
     ).tag(config=True)
 
+    ca_file = Unicode(
+        help="CA certificates (PEM) to verify https services with, instead of certifi's. "
+        "Default: $APPBOOK_OUTBOUND_CA_FILE.",
+    ).tag(config=True)
+
     @default("allowed_hosts")
     def _default_allowed_hosts(self) -> list[str]:
         return _items(os.environ.get("APPBOOK_OUTBOUND_ALLOWED_HOSTS", ""))
@@ -109,6 +114,10 @@ class OutboundConfig(Configurable):
         return from_env(
             "APPBOOK_OUTBOUND_MAX_RESPONSE_BYTES", 10 * 1024 * 1024, _positive_int, "a size"
         )
+
+    @default("ca_file")
+    def _default_ca_file(self) -> str:
+        return os.environ.get("APPBOOK_OUTBOUND_CA_FILE", "").strip()
 
     def networks(self) -> list[Network]:
         """``allow_private`` parsed; ValidationError naming every entry that is no network."""
@@ -136,6 +145,8 @@ class OutboundConfig(Configurable):
             env["APPBOOK_OUTBOUND_ALLOWED_HOSTS"] = ",".join(self.allowed_hosts)
         if self.allow_private:
             env["APPBOOK_OUTBOUND_ALLOW_PRIVATE"] = ",".join(self.allow_private)
+        if self.ca_file:
+            env["APPBOOK_OUTBOUND_CA_FILE"] = self.ca_file
         return env
 
 

@@ -44,7 +44,8 @@ class Receiver:
     """An HTTP server on 127.0.0.1 that records requests and answers queued statuses (200
     once the queue is empty)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        self.scheme = "https" if tls else "http"
         self.hits: list[Hit] = []
         self.statuses: deque[int] = deque()
         self.body = b'{"ok": true}'
@@ -70,13 +71,15 @@ class Receiver:
                 pass  # keep test output clean
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.port = int(self.server.server_address[1])
         self.thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
         )
 
     def url(self, path: str = "/hook", host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{path}"
+        return f"{self.scheme}://{host}:{self.port}{path}"
 
     def answer(self, *statuses: int) -> None:
         self.statuses.extend(statuses)
@@ -165,7 +168,7 @@ def smtp_server(
 
 
 def self_signed(folder: Path) -> tuple[Path, ssl.SSLContext]:
-    """A certificate for 127.0.0.1 (its PEM path, for clients to trust) and a server context."""
+    """A certificate for 127.0.0.1 and localhost (its PEM path, for clients to trust) and a server context."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "appbook test")])
     now = datetime.datetime.now(datetime.UTC)
@@ -178,7 +181,9 @@ def self_signed(folder: Path) -> tuple[Path, ssl.SSLContext]:
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            ),
             critical=False,
         )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)

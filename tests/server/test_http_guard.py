@@ -8,6 +8,7 @@ import ipaddress
 import logging
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from traitlets import TraitError
@@ -17,7 +18,7 @@ from appbook.server.config import EngineConfig
 from appbook.server.errors import OutboundError, OutboundRefused, ValidationError
 from appbook.server.http import Guard, OutboundClient, safe_url, why_refused
 from appbook.server.outbound import OutboundConfig
-from tests.server.outside import Receiver
+from tests.server.outside import Receiver, self_signed
 
 LOOPBACK = ["127.0.0.1/32"]
 
@@ -311,3 +312,32 @@ def test_answers_are_read_whole_up_to_a_limit(receiver: Receiver) -> None:
         with pytest.raises(OutboundError) as caught:
             http.request("GET", receiver.url())
     assert caught.value.message == f"GET {receiver.url()} failed: its answer is over 50 bytes"
+
+
+def test_https_is_verified_against_the_name_while_connecting_to_the_checked_address(
+    tmp_path: Path,
+) -> None:
+    cert, context = self_signed(tmp_path)  # for localhost and 127.0.0.1
+    with Receiver(tls=context) as server:
+        config = OutboundConfig(allow_private=LOOPBACK, ca_file=str(cert), backoff=0.0)
+        with OutboundClient(config) as http:
+            assert http.post_json(server.url(host="localhost"), {"tls": 1}).status_code == 200
+        assert server.hits[0].json() == {"tls": 1}
+        # The same address under a name the certificate lacks: TLS checks the name.
+        guard = Guard.from_config(config, resolve=lambda host, port: ["127.0.0.1"])
+        with OutboundClient(config, guard=guard) as http, pytest.raises(OutboundError) as caught:
+            http.post_json(server.url(host="rebind.test"), {})
+        assert "certificate verify failed" in caught.value.message.lower()
+        assert len(server.hits) == 1
+        with OutboundClient(OutboundConfig(allow_private=LOOPBACK)) as http:
+            with pytest.raises(OutboundError, match="certificate verify failed"):
+                http.post_json(server.url(), {})  # certifi's CAs do not know the test's
+
+
+def test_a_missing_ca_file_is_named(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.pem"
+    with pytest.raises(ValidationError) as caught:
+        OutboundClient(OutboundConfig(ca_file=str(missing)))
+    assert caught.value.errors == {
+        "ca_file (APPBOOK_OUTBOUND_CA_FILE)": [f"{missing}: No such file or directory"]
+    }

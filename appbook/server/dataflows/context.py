@@ -3,6 +3,7 @@ calls), one dataflow's execution, and one step's call."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -19,7 +20,9 @@ if TYPE_CHECKING:
 Item = dict[str, Any]
 Chunk = list[Item]
 Chunks = Iterator[Chunk]
-MAX_DEPTH = 8  # dataflows calling dataflows: deeper is surely a loop
+MAX_DEPTH = 8
+_PATH = re.compile(r"^\s*([a-z_][a-z0-9_]*)\.([a-z_][a-z0-9_]*)\s*$")
+_NONE = object()  # dataflows calling dataflows: deeper is surely a loop
 
 
 class DataflowFailed(AppbookError):
@@ -124,6 +127,11 @@ class StepCall:
         ``item.x | default(none)`` to allow it)."""
         from jinja2 import Undefined
 
+        path = _PATH.match(text)
+        if path is not None:  # `item.price`: read it without building a Jinja context
+            scope = names[path[1]] if path[1] in names else self.flow.names().get(path[1])
+            if isinstance(scope, Mapping) and path[2] in scope:
+                return scope[path[2]]
         value = evaluate(text, self.flow.names(**names))  # the runner names the step
         if isinstance(value, Undefined):
             missing = getattr(value, "_undefined_name", None)

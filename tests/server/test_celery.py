@@ -121,7 +121,7 @@ def test_runs_finish_on_two_celery_workers(
             dispatcher.stop()
         logs = [w.output() for w in workers]
     _check_ran_once(jobs, ids)
-    assert all("appbook.advance" in log and "succeeded" in log for log in logs)  # both worked
+    assert all("Task appbook.advance[" in log and "succeeded in" in log for log in logs)  # both
     assert dispatcher.sent >= 2 * len(ids)  # once queued, once more when each wait ended
     celery.close()
 

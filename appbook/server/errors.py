@@ -15,6 +15,7 @@ Every failure the engine reports to a caller is an :class:`AppbookError`::
     ├── KeyFileError           the at-rest key file is missing, corrupt or lacks a key
     ├── CorruptFile            stored file bytes failed their integrity check
     ├── ServiceUnavailable     the database (or Redis) cannot be reached
+    ├── ExecutorMisconfigured  executor settings cannot work with what is published
     └── OutboundError          a call to an outside service (HTTP, SMTP) failed
         └── OutboundRefused    the guard refused its destination (host, address)
 
@@ -174,6 +175,13 @@ class ServiceUnavailable(AppbookError):
     """A dependency (the database, Redis) cannot be reached."""
 
     code = "unavailable"
+
+
+class ExecutorMisconfigured(AppbookError):
+    """The workflow executor's settings cannot work with what is published (e.g. Celery's
+    visibility timeout under a step's timeout); the message names the setting to change."""
+
+    code = "executor_misconfigured"
 
 
 class OutboundError(AppbookError):

@@ -15,19 +15,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..definitions.workflows import duration_seconds
-from ..errors import AppbookError
+from ..errors import ExecutorMisconfigured
 
 if TYPE_CHECKING:
     from ..engine import Appbook
 
 __all__ = ["ExecutorMisconfigured", "LongestStep", "check_visibility", "longest_step"]
-
-
-class ExecutorMisconfigured(AppbookError):
-    """The executor's settings cannot work with what is published (the message says which
-    setting to change, and to what)."""
-
-    code = "executor_misconfigured"
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,11 @@ import sqlalchemy as sa
 
 from appbook.server.config import EngineConfig
 from appbook.server.engine import Appbook
+from appbook.server.errors import ExecutorMisconfigured
 from appbook.server.systables import RUNS, STEP_RUNS
 from appbook.server.workflows.celery_app import AppbookCelery, CelerySettings, make_celery
 from appbook.server.workflows.celery_executor import CeleryExecutor
 from appbook.server.workflows.dispatch import Dispatcher
-from appbook.server.workflows.visibility import ExecutorMisconfigured
 from tests.celery_procs import (
     BIN,
     RedisServer,

@@ -11,14 +11,11 @@ import pytest
 import sqlalchemy as sa
 
 from appbook.server.engine import Appbook
+from appbook.server.errors import ExecutorMisconfigured
 from appbook.server.systables import RUNS, utcnow
 from appbook.server.workflows.dispatch import Dispatcher
 from appbook.server.workflows.runs import Runs
-from appbook.server.workflows.visibility import (
-    ExecutorMisconfigured,
-    check_visibility,
-    longest_step,
-)
+from appbook.server.workflows.visibility import check_visibility, longest_step
 
 JOBS = """\
 name: jobs

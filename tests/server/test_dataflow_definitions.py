@@ -230,16 +230,31 @@ def test_bad_configurations_name_file_line_and_path(
     assert any(p.startswith(wanted) and message in p for p in found), found
 
 
-@pytest.mark.parametrize(
-    "kind", ["http_get", "http_call", "notify", "render_template", "export_file"]
-)
+@pytest.mark.parametrize("kind", ["render_template", "export_file"])
 def test_kinds_not_built_are_refused_saying_so(kind: str) -> None:
-    config = "{url: x}" if kind != "export_file" else "{name: out.csv}"
-    steps = ["{name: a, action_model: {}}", f"{{name: b, {kind}: {config}}}"]
-    if kind == "http_get":
-        steps = [f"{{name: b, {kind}: {config}}}"]
+    steps = ["{name: a, action_model: {}}", f"{{name: b, {kind}: {{name: out.csv}}}}"]
     found = problems(*steps)
     assert any(f"{kind}: {kind} steps are not available yet" in p for p in found), found
+
+
+def test_outside_kinds_check_their_templates() -> None:
+    good = [
+        '{name: a, http_get: {url: "https://x.example/{{ inputs.p }}", secret: api}}',
+        '{name: b, http_call: {method: PUT, url: "https://x.example", body: {n: "{{ item.n }}"}}}',
+        '{name: c, notify: {email: {to: "role:managers", subject: "{{ item.n }}"}}}',
+        '{name: d, notify: {webhook: {url: "https://x.example"}}}',
+    ]
+    load_texts(flow(*good))
+    found = problems(
+        '{name: a, http_get: {url: "{{ inputs.p", headers: {X: "{{ 1 +"}}}',
+        '{name: c, notify: {email: {to: "x", subject: "{% if %}"}}}',
+    )
+    prefix = f"cars.component.yaml:{LINE} dataflows.flow.stages[0].steps[0].http_get"
+    assert any(p.startswith(f"{prefix}.url: ") and "not a valid template" in p for p in found)
+    assert any(p.startswith(f"{prefix}.headers.X: ") for p in found), found
+    assert any(".steps[1].notify.email.subject: " in p for p in found), found
+    shape = problems("{name: a, action_model: {}}", "{name: d, notify: {}}")
+    assert any(".steps[1].notify: " in p and "exactly one of email or webhook" in p for p in shape)
 
 
 def test_script_functions_are_checked_in_the_script_beside(tmp_path: Path) -> None:
@@ -247,7 +262,7 @@ def test_script_functions_are_checked_in_the_script_beside(tmp_path: Path) -> No
         "{name: a, action_model: {}}", "{name: b, script: {function: go}}"
     ).items():
         (tmp_path / name).write_text(text)
-    with pytest.raises(DefinitionError, match="script steps need cars.py beside"):
+    with pytest.raises(DefinitionError, match=r"script steps need cars\.py beside"):
         load_directory(tmp_path)
     (tmp_path / "cars.py").write_text("def other(items):\n    return items\n")
     with pytest.raises(DefinitionError) as info:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import calls, files, inputs, outputs, scripts, transforms
+from . import calls, files, inputs, outputs, outside, scripts, transforms
 from .context import Chunks, StepCall
 
 Kind = Callable[[StepCall], Chunks]
@@ -15,6 +15,7 @@ KINDS: dict[str, Kind] = {
     "get_record": inputs.get_record,
     "query": inputs.query,
     "import_file": files.import_file,
+    "http_get": outside.http_get,
     "map": transforms.map_items,
     "filter": transforms.filter_items,
     "join": transforms.join,
@@ -30,6 +31,8 @@ KINDS: dict[str, Kind] = {
     "delete": outputs.delete,
     "deferred_update": outputs.deferred_update,
     "apply_deferred": outputs.apply_deferred,
+    "http_call": outside.http_call,
+    "notify": outside.notify,
     "run_workflow": outputs.run_workflow,
     "respond": outputs.respond,
     "form_action": outputs.form_action,

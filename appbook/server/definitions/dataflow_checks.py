@@ -28,6 +28,7 @@ _EXPR_KEYS = {
     "delete": ("id",),
     "run_workflow": ("record_id",),
     "respond": ("value",),
+    "http_get": ("items",),
     "form_action": ("file",),
 }
 _EXPR_MAPS = {
@@ -109,6 +110,31 @@ def _expressions(here: Path_, step: Step) -> Problems:
         yield from _expression([*here, mapping or "", key], text)
     if step.query is not None and step.query.where is not None:
         yield from _where_expressions([*here, "where"], step.query.where)
+    yield from _templates(here, step)
+
+
+def _templates(here: Path_, step: Step) -> Problems:
+    """URLs, headers, params and notification texts compile as sandboxed templates."""
+    from ..expressions import ExpressionError, compile_template
+
+    texts: list[tuple[Path_, str]] = []
+    http = step.http_get or step.http_call
+    if http is not None:
+        texts.append((["url"], http.url))
+        texts += [(["headers", k], v) for k, v in http.headers.items()]
+    if step.http_get is not None:
+        texts += [(["params", k], v) for k, v in step.http_get.params.items()]
+    if step.notify is not None and step.notify.email is not None:
+        mail = step.notify.email
+        texts += [(["email", "to"], mail.to), (["email", "subject"], mail.subject)]
+        texts.append((["email", "body"], mail.body))
+    if step.notify is not None and step.notify.webhook is not None:
+        texts.append((["webhook", "url"], step.notify.webhook.url))
+    for key, text in texts:
+        try:
+            compile_template(text)
+        except ExpressionError as exc:
+            yield [*here, *key], exc.message
 
 
 def _where_expressions(here: Path_, node: Any) -> Problems:

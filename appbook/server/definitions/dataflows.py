@@ -29,6 +29,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
 
+from .workflows import Notify
+
 INPUT_KINDS = ("action_model", "empty_model", "get_record", "query", "import_file", "http_get")
 TRANSFORM_KINDS = (
     "map", "filter", "join", "lookup", "group_by", "distinct", "expand", "calculate",
@@ -40,7 +42,7 @@ OUTPUT_KINDS = (
 )  # fmt: skip
 KINDS = (*INPUT_KINDS, *TRANSFORM_KINDS, *OUTPUT_KINDS)
 # Refused at publish, saying so, until they are built (never a silent no-op).
-NOT_AVAILABLE = frozenset({"http_get", "http_call", "notify", "render_template", "export_file"})
+NOT_AVAILABLE = frozenset({"render_template", "export_file"})
 Expr = StrictStr
 Chunk = Field(1000, ge=1, le=10_000)
 IDENT = r"^[a-z_][a-z0-9_]*$"
@@ -82,6 +84,31 @@ class ImportFile(_Model):
 
     file: Expr
     format: Literal["csv", "json", "jsonl", "xlsx"] | None = None
+
+
+class HttpGet(_Model):
+    """Items from an outside JSON API (through the guarded client): the answer's list, or
+    ``items`` (an expression over ``response``); ``url``, ``params`` and ``headers`` are
+    templates; ``secret`` names a secret sent as ``Authorization: Bearer …``."""
+
+    url: StrictStr
+    params: dict[StrictStr, StrictStr] = Field(default_factory=dict)
+    headers: dict[StrictStr, StrictStr] = Field(default_factory=dict)
+    secret: StrictStr | None = None
+    items: Expr | None = None
+
+
+class HttpCall(_Model):
+    """One request per item; the answer goes on under ``into`` (status and JSON or text).
+    Strings of ``body`` are templates over ``item`` (a lone ``{{ expr }}`` keeps its type);
+    without a body the item is sent. The call is not undone if the run rolls back."""
+
+    method: Literal["POST", "PUT", "PATCH", "DELETE"] = "POST"
+    url: StrictStr
+    body: Any = None
+    headers: dict[StrictStr, StrictStr] = Field(default_factory=dict)
+    secret: StrictStr | None = None
+    into: StrictStr = "response"
 
 
 class Loose(_Model):
@@ -250,7 +277,7 @@ class Step(_Model):
     get_record: GetRecord | None = None
     query: Query | None = None
     import_file: ImportFile | None = None
-    http_get: Loose | None = None
+    http_get: HttpGet | None = None
     map: MapStep | None = None
     filter: Expr | None = None
     join: Join | None = None
@@ -266,11 +293,11 @@ class Step(_Model):
     delete: Delete | None = None
     deferred_update: DeferredUpdate | None = None
     apply_deferred: ApplyDeferred | None = None
-    http_call: Loose | None = None
+    http_call: HttpCall | None = None
     export_file: ExportFile | None = None
     render_template: Loose | None = None
     run_workflow: RunWorkflow | None = None
-    notify: Loose | None = None
+    notify: Notify | None = None  # as in workflows; sent per item after the commit
     respond: Respond | None = None
     form_action: FormAction | None = None
 

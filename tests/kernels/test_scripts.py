@@ -47,6 +47,7 @@ pages:
               name: go
             - button: {text: Save, action: save}
             - button: {text: Go then save, action: [{call: refuse}, save]}
+            - button: {text: Tidy, action: {run_dataflow: tidy}}
   other:
     params: [id]
     layout:
@@ -58,6 +59,19 @@ pages:
     layout:
       - field: name
       - button: {text: Close, action: close}
+"""
+DATAFLOWS_YAML = """\
+dataflows:
+  tidy:
+    stages:
+      - name: s
+        steps:
+          - {name: form, action_model: {}}
+          - {name: shout, script: {function: shout}}
+          - {name: save, update: {fields: {name: "item.name", size: "item.size"}}}
+          - {name: answer, respond: {value: "'Tidied ' ~ items[0].name"}}
+          - {name: show, form_action: {action: open_dialog, page: dlg, params: {id: "item.id"}}}
+          - {name: file, form_action: {action: open_file, file: "'f-1'"}}
 """
 OTHERS_YAML = """\
 name: others
@@ -113,6 +127,10 @@ def go(context):
 
 def refuse(context):
     return False
+
+
+def shout(items):  # a dataflow's script step: items in, items out
+    return [{**item, "name": item["name"].upper()} for item in items]
 """
 
 
@@ -410,7 +428,7 @@ def test_commands_refresh_run_workflow_and_app(app: Appbook, probes: AppView) ->
     assert app["probes"].get(rec["id"])["note"] == "grown"
     assert page.status.text == "Workflow grow: succeeded."
     go(probes, lambda context: context.commands.run_dataflow("nightly"))
-    assert "NotImplementedError" not in page.status.text  # 'tester' is no maker
+    assert "NotFound" not in page.status.text  # 'tester' is no maker: no internals
     assert "Something went wrong" in page.status.text
 
 
@@ -436,6 +454,49 @@ def test_user_roles_makers_and_the_log(
         assert owner.scripts.log.expanded
     finally:
         owner.close()
+
+
+def test_the_run_dataflow_action_and_command(app: Appbook, tmp_path: Path) -> None:
+    app.publish(write_probes(tmp_path / "defs", yaml=PROBES_YAML + DATAFLOWS_YAML))
+    probes = show("probes", "main", app=app, live=False)
+    try:
+        dataflow_action_and_command(app, probes)
+    finally:
+        probes.close()
+
+
+def dataflow_action_and_command(app: Appbook, probes: AppView) -> None:
+    page = probes.current
+    rec = app["probes"].create({"name": "Ada", "size": 1})
+    page.form.load(rec["id"])
+    page.controls["size"].input.value = "5"  # not saved: the dataflow gets what is typed
+    press(page, "Tidy")
+    stored = app["probes"].get(rec["id"])
+    assert (stored["name"], stored["size"]) == ("ADA", 5)
+    assert page.status.text == "Tidied ADA"
+    # its form actions: a dialog on the record, a link to the file
+    assert probes.dialog is not None and probes.dialog.name == "dlg"
+    assert probes.dialog.controls["name"].value == "ADA"
+    (link,) = [c for c in page.children if "appbook-file-link" in c._dom_classes]
+    assert 'href="../api/files/f-1"' in link.value
+    probes.close_dialog()
+    assert page.controls["name"].value == "ADA"  # the page under it was refreshed
+
+    def tidy(context: Any) -> Any:
+        return context.commands.run_dataflow(
+            "tidy", record={"id": rec["id"], "name": "bo", "size": 5}
+        )
+
+    result = go(probes, tidy)
+    assert result.value == "Tidied BO" and result.run_id is not None
+    assert app["probes"].get(rec["id"])["name"] == "BO" and probes.dialog is not None
+    probes.close_dialog()
+
+    page.controls["size"].input.value = "-4"  # refused by the field's rule before running
+    page.form.set_value("size", -4)
+    press(page, "Tidy")  # the engine refuses the write: the message under the field
+    assert page.controls["size"].error and "That did not work" in page.status.text
+    assert app["probes"].get(rec["id"])["size"] == 5
 
 
 # -- failures -------------------------------------------------------------------------

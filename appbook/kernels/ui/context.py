@@ -35,6 +35,7 @@ from .base import FieldControl
 if TYPE_CHECKING:
     import logging
 
+    from ...server.dataflows import DataflowResult
     from ...server.engine import Appbook
     from .page import PageView
 
@@ -320,8 +321,19 @@ class Commands:
         return page.run_workflow(name, dict(inputs or {}), record_id)
 
     def run_dataflow(
-        self, name: str, *, inputs: Mapping[str, Any] | None = None, record_id: int | None = None
-    ) -> Any:
-        """Run this component's dataflow ``name`` (not available yet: dataflows are being
-        built; this raises until they land)."""
-        raise NotImplementedError(f"dataflow {name!r}: dataflows are not available yet")
+        self,
+        name: str,
+        *,
+        inputs: Mapping[str, Any] | None = None,
+        record: int | Mapping[str, Any] | None = None,
+    ) -> DataflowResult:
+        """Run this component's dataflow ``name`` now (with ``record``, by default the form's
+        values); its response in the status line, its form actions once the function returns.
+        The result: ``value`` (what its ``respond`` step gave), ``actions``, ``run_id``."""
+        from . import dataflow
+
+        page = self._page
+        result = dataflow.run(page, name, dict(inputs or {}), {}, record)
+        dataflow.respond(page, name, result)
+        page.hooks.later(lambda: dataflow.apply(page, result.actions))
+        return result

@@ -33,7 +33,6 @@ DIALOG_CSS = """
   box-shadow: 0 10px 30px rgba(0, 0, 0, 0.3); max-width: 92vw; max-height: 84vh;
   overflow: auto; }
 """
-NOT_YET = {"run_dataflow": "dataflows"}
 
 
 class PageView(widgets.VBox):  # type: ignore[misc]
@@ -310,11 +309,18 @@ class PageView(widgets.VBox):  # type: ignore[misc]
                 return self._run_workflow(action.run_workflow, params, row)
             elif action.call:
                 return self.hooks.call(action.call, row)
-            else:
-                kind = next(k for k in NOT_YET if getattr(action, k))
-                self.status.show("info", f"{NOT_YET[kind].capitalize()} are not available yet.")
-                return False
+            elif action.run_dataflow:
+                self._run_dataflow(action.run_dataflow, params, row)
         return True
+
+    def _run_dataflow(self, name: str, inputs: Mapping[str, Any], row: Mapping[str, Any]) -> None:
+        """Run dataflow ``name`` on the form's values (or the row); its response in the status
+        line, then its form actions (see :mod:`.dataflow`)."""
+        from . import dataflow
+
+        result = dataflow.run(self, name, inputs, row)
+        dataflow.respond(self, name, result)
+        dataflow.apply(self, result.actions)
 
     def _run_workflow(self, name: str, inputs: Mapping[str, Any], row: Mapping[str, Any]) -> bool:
         """Run workflow ``name`` of this component, on the row's or the form's record, as

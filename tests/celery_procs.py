@@ -182,6 +182,7 @@ def celery_workers(
 ) -> Iterator[list[Worker]]:
     """``count`` ``appbook worker`` processes, each with ``concurrency`` pool processes,
     ready to consume; all stopped (killed if need be) afterwards."""
+    folder.mkdir(parents=True, exist_ok=True)
     workers: list[Worker] = []
     try:
         for i in range(count):

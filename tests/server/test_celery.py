@@ -253,3 +253,44 @@ def test_the_celery_executor_of_the_server_dispatches_to_workers(
         finally:
             executor.stop()
     _check_ran_once(jobs, ids)
+
+
+@pytest.fixture
+def notebook_jobs(app: Appbook, tmp_path: Path) -> Appbook:
+    """The local executor's fault-test workflow: a notebook step whose side effect is a
+    record keyed by the idempotency key, after which the first attempt dawdles."""
+    from tests.server.test_executor_faults import CELL, EFFECTS, JOBS, notebook
+
+    folder = tmp_path / "defs"
+    folder.mkdir()
+    (folder / "jobs.component.yaml").write_text(JOBS)
+    (folder / "effects.component.yaml").write_text(EFFECTS)
+    (folder / "write.ipynb").write_text(notebook(CELL))
+    app.publish(folder)
+    return app
+
+
+def test_a_worker_killed_mid_notebook_step_has_the_effect_happen_once(
+    notebook_jobs: Appbook, broker: RedisServer, tmp_path: Path
+) -> None:
+    from tests.server.test_executor_faults import check_exactly_once, effect_made
+
+    app = notebook_jobs
+    celery = _celery(broker)
+    dispatcher = Dispatcher(app, celery.send_advance, interval=0.2, redispatch_after=30)
+    record = app["jobs"].create({"title": "j"})
+    with celery_workers(2, _env(app, broker), tmp_path / "workers") as workers:
+        run_id = int(app.runs.start("jobs", "effect", record_id=record["id"])["id"])
+        dispatcher.start()
+        try:
+            wait_until(lambda: effect_made(app, run_id), timeout=180, what="the side effect")
+            holder = _running_step(app, run_id, "write")
+            assert holder is not None  # the step is under way: its notebook dawdles
+            victim = next(w for w in workers if _pgid(holder) == w.pid)
+            victim.kill()  # the whole worker: main process and pool
+            wait_until(lambda: _all_succeeded(app, [run_id]), timeout=240, what="the run")
+        finally:
+            dispatcher.stop()
+        assert [w.proc.poll() is None for w in workers].count(True) == 1
+    check_exactly_once(app, [run_id])
+    celery.close()

@@ -186,3 +186,10 @@ def test_a_workflow_step_runs_a_dataflow_on_the_runs_record(cars: Appbook) -> No
     assert step["outputs"]["value"]["plate"] == "WF1" and step["outputs"]["value"]["price"] == 150
     assert cars["cars"].get(car["id"])["price"] == 150
     assert runs(cars, "cars", "add_car")[0]["via"] == "workflow"
+
+
+def test_render_template_renders_html_in_the_sandbox(cars: Appbook) -> None:
+    result = cars["cars"].run_dataflow("sheet")
+    assert result.value[0] == "<b>A-1</b>" and len(result.value) == 4
+    html = result.actions[0]["params"]["html"]
+    assert html == "<ul><li>A-1</li><li>B-2</li><li>C-3</li><li>D-4</li></ul>"

@@ -34,6 +34,7 @@ KINDS: dict[str, Kind] = {
     "http_call": outside.http_call,
     "notify": outside.notify,
     "run_workflow": outputs.run_workflow,
+    "render_template": outputs.render_template,
     "respond": outputs.respond,
     "form_action": outputs.form_action,
 }

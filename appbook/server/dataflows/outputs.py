@@ -141,3 +141,19 @@ def run_workflow(call: StepCall) -> Chunks:
 
 def _starter(app: Any, component: str, workflow: str, record_id: Any, inputs: Any) -> Any:
     return lambda: app.runs.start(component, workflow, record_id=record_id, inputs=inputs)
+
+
+def render_template(call: StepCall) -> Chunks:
+    """The template rendered (sandboxed) over all items, or over each item, as HTML."""
+    from ..expressions import render
+
+    config = call.config
+    if not config.per_item:
+        every = call.all_items()
+        yield [{config.into: render(config.template, call.flow.names(items=every))}]
+        return
+    for _, items in call.items():
+        yield [
+            {**item, config.into: render(config.template, call.flow.names(item=item))}
+            for item in items
+        ]

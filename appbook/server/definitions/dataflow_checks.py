@@ -130,6 +130,10 @@ def _templates(here: Path_, step: Step) -> Problems:
         texts.append((["email", "body"], mail.body))
     if step.notify is not None and step.notify.webhook is not None:
         texts.append((["webhook", "url"], step.notify.webhook.url))
+    if step.render_template is not None:
+        texts.append((["template"], step.render_template.template))
+        if step.render_template.to == "pdf":
+            yield [*here, "to"], "PDF output is not available yet (to: html)"
     for key, text in texts:
         try:
             compile_template(text)

@@ -42,7 +42,7 @@ OUTPUT_KINDS = (
 )  # fmt: skip
 KINDS = (*INPUT_KINDS, *TRANSFORM_KINDS, *OUTPUT_KINDS)
 # Refused at publish, saying so, until they are built (never a silent no-op).
-NOT_AVAILABLE = frozenset({"render_template", "export_file"})
+NOT_AVAILABLE = frozenset({"export_file"})
 Expr = StrictStr
 Chunk = Field(1000, ge=1, le=10_000)
 IDENT = r"^[a-z_][a-z0-9_]*$"
@@ -109,6 +109,16 @@ class HttpCall(_Model):
     headers: dict[StrictStr, StrictStr] = Field(default_factory=dict)
     secret: StrictStr | None = None
     into: StrictStr = "response"
+
+
+class RenderTemplate(_Model):
+    """A sandboxed Jinja2 template over ``items`` (``per_item``: over each ``item``), as
+    HTML text under ``into``. (PDF output is not available yet.)"""
+
+    template: StrictStr
+    to: Literal["html", "pdf"] = "html"
+    into: StrictStr = "html"
+    per_item: StrictBool = False
 
 
 class Loose(_Model):
@@ -295,7 +305,7 @@ class Step(_Model):
     apply_deferred: ApplyDeferred | None = None
     http_call: HttpCall | None = None
     export_file: ExportFile | None = None
-    render_template: Loose | None = None
+    render_template: RenderTemplate | None = None
     run_workflow: RunWorkflow | None = None
     notify: Notify | None = None  # as in workflows; sent per item after the commit
     respond: Respond | None = None

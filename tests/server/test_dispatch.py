@@ -113,7 +113,9 @@ def test_a_failed_send_is_undone_and_tried_again(jobs: Appbook) -> None:
     with jobs.engine.connect() as conn:
         unsent = conn.execute(sa.select(RUNS.c.id).where(RUNS.c.dispatched_at.is_(None)))
         assert sorted(unsent.scalars()) == ids[1:]
+    assert dispatcher.failures == 1  # the thread waits longer before the next pass
     assert dispatcher.tick() == ids[1:]  # the next pass sends them, not a minute later
+    assert dispatcher.failures == 0
 
 
 def test_a_capped_workflow_is_sent_only_as_far_as_it_has_room(jobs: Appbook) -> None:

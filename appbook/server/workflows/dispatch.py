@@ -65,6 +65,7 @@ class Dispatcher:
         self.redispatch_after = redispatch_after
         self.batch = batch
         self.sent = 0  # sends so far (tests and the bench read it)
+        self.failures = 0  # passes in a row whose send failed: the thread backs off
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -85,10 +86,12 @@ class Dispatcher:
             try:
                 self.send(run_id)
             except Exception as exc:
+                self.failures += 1
                 log.warning("could not send workflow runs to the workers: %s", exc)
                 self._untake(taken[i:], stamp)
                 return taken[:i]
             self.sent += 1
+        self.failures = 0
         return taken
 
     def _unsent(self, moment: datetime) -> sa.ColumnElement[bool]:
@@ -198,5 +201,7 @@ class Dispatcher:
             except Exception:
                 # The database may be down for a moment: keep dispatching once it is back.
                 log.exception("workflow dispatcher: a pass failed")
-            self._wake.wait(self.interval)
+            # While the broker is down, try less often (up to every 30 s), not every pass.
+            pause = min(30.0, self.interval * 2**self.failures) if self.failures else self.interval
+            self._wake.wait(pause)
             self._wake.clear()

@@ -1,7 +1,8 @@
 """The Celery executor end to end: real ``appbook worker`` processes over a real Redis (our
 own server on a free port, so restarting it disturbs nobody), a real Dispatcher, runs on
 SQLite (across processes, WAL) and PostgreSQL. Faults: a worker SIGKILLed in the middle of
-a step, and a Redis restart that drops every queued message."""
+a step (an update blocked on a row lock, on PostgreSQL; a notebook step with a keyed side
+effect, on both), and a Redis restart that drops every queued message."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ whatever its class, names the dataflow, stage, step and item.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -21,6 +22,8 @@ from .context import Chunk, Chunks, DataflowFailed, Flow, RunState, StepCall, St
 
 if TYPE_CHECKING:
     from ..engine import Appbook
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -79,7 +82,10 @@ def run(
             execute(flow)
     except Exception as exc:
         steps = [s.to_dict() for s in state.stats] if state else []
-        log_run(app, component, name, via, started, wall, steps, _message(exc))
+        try:
+            log_run(app, component, name, via, started, wall, steps, _message(exc))
+        except Exception:  # the database went away too: the run's own error matters more
+            log.warning("could not log the failed run of %s.%s", component, name, exc_info=True)
         raise
     steps = [s.to_dict() for s in state.stats]
     run_id = log_run(app, component, name, via, started, wall, steps, None)

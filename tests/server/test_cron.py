@@ -92,6 +92,25 @@ def test_a_dead_holder_is_replaced_when_its_lease_runs_out(app: Appbook) -> None
     assert dues(started) == ["2026-06-01T08:01:00+00:00"]
 
 
+def test_many_schedules_due_together_each_fire_once(app: Appbook) -> None:
+    """Runs of schedules due at the same time start side by side (a thread pool)."""
+    lines = ["name: many", "fields:", "  note: {type: string}", "workflows:"]
+    for i in range(12):
+        lines += [
+            f"  w{i}:",
+            '    trigger: {cron: "*/15 * * * *"}',
+            "    stages: [{name: s, steps: [{name: done, finish: {}}]}]",
+        ]
+    app.publish_texts({"many.component.yaml": "\n".join(lines) + "\n"})
+    service = TriggerService(app, "a")
+    service.tick(T0)
+    moment = T0 + timedelta(minutes=15)
+    started = service.tick(moment)
+    assert sorted(r["workflow"] for r in started) == sorted(f"w{i}" for i in range(12))
+    assert service.tick(moment) == []
+    assert len(app.runs.query(component="many", limit=100)) == 12
+
+
 def test_a_sweep_repeated_after_a_crash_starts_no_second_run(app: Appbook) -> None:
     """A crash after the runs were started but before the cursor moved: the next sweep
     finds the same due time again, and its trigger key returns the run it started."""

@@ -22,6 +22,7 @@ acts as :data:`CRON_ACTOR`. Due times come from :mod:`.schedule` (DST-correct).
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 CRON_ACTOR = "cron"
 GRACE = 60.0
 PREFIX = "cron:"
+FIRE_THREADS = 8  # runs of different schedules due at once, started side by side
 
 __all__ = ["CRON_ACTOR", "GRACE", "CronSchedule", "Sweep", "schedules", "sweep"]
 
@@ -91,44 +93,54 @@ def sweep(app: Appbook, now: datetime, *, grace: float = GRACE) -> Sweep:
     cursors = read_cursors(app.engine, PREFIX)
     result = Sweep(started=[], next_due=None)
     moved: dict[str, Any] = {}  # cursor -> new value, written together after the runs
+    plans: list[tuple[CronSchedule, Plan]] = []
+    for schedule in schedules(app):
+        cursor = cursors.get(schedule.cursor)
+        if not schedule.definition.enabled:
+            if isinstance(cursor, dict) and not cursor.get("disabled"):
+                # Re-enabled later, it counts from then: times while off are not missed.
+                moved[schedule.cursor] = {**cursor, "disabled": True}
+            continue
+        try:
+            plan = _plan(schedule, cursor, now, grace)
+        except Exception:  # one broken workflow must not stop the others
+            log.exception("cron trigger of %s.%s failed", schedule.component, schedule.workflow)
+            continue
+        upcoming = plan.upcoming
+        if upcoming is not None and (result.next_due is None or upcoming < result.next_due):
+            result.next_due = upcoming
+        if plan.due:
+            plans.append((schedule, plan))
+        elif plan.cursor is not None:
+            moved[schedule.cursor] = plan.cursor
     try:
-        for schedule in schedules(app):
-            cursor = cursors.get(schedule.cursor)
-            if not schedule.definition.enabled:
-                if isinstance(cursor, dict) and not cursor.get("disabled"):
-                    # Re-enabled later, it counts from then: times while off are not missed.
-                    moved[schedule.cursor] = {**cursor, "disabled": True}
-                continue
-            try:
-                upcoming = _one(app, schedule, cursor, now, grace, result.started, moved)
-            except Exception:  # one broken workflow must not stop the others
-                log.exception("cron trigger of %s.%s failed", schedule.component, schedule.workflow)
-                continue
-            if upcoming is not None and (result.next_due is None or upcoming < result.next_due):
-                result.next_due = upcoming
+        for (schedule, plan), runs in zip(plans, _fire_all(app, plans), strict=True):
+            if runs is not None:  # else it failed (logged) and is tried again next sweep
+                result.started.extend(runs)
+                moved[schedule.cursor] = plan.cursor
     finally:
         if moved:
             write_cursors(app.engine, moved)
     return result
 
 
-def _one(
-    app: Appbook,
-    schedule: CronSchedule,
-    cursor: Any,
-    now: datetime,
-    grace: float,
-    started: list[dict[str, Any]],
-    moved: dict[str, Any],
-) -> datetime | None:
-    """Fire what is due for one schedule (its runs into ``started``, its cursor's new value
-    into ``moved``); its next due time after ``now``."""
+@dataclass
+class Plan:
+    """What a sweep does for one schedule: the due times to fire, the cursor's new value
+    (None: unchanged), the next due time after now."""
+
+    due: list[datetime]
+    cursor: Any
+    upcoming: datetime | None
+
+
+def _plan(schedule: CronSchedule, cursor: Any, now: datetime, grace: float) -> Plan:
     zone = ZoneInfo(schedule.timezone)
     seen = {"cron": schedule.cron, "timezone": schedule.timezone}
     fresh = not isinstance(cursor, dict) or cursor.get("disabled")
     if fresh or {k: cursor.get(k) for k in seen} != seen:
-        moved[schedule.cursor] = {**seen, "last": now.isoformat()}
-        return next_due(schedule.cron, zone, now)
+        restart = {**seen, "last": now.isoformat()}
+        return Plan([], restart, next_due(schedule.cron, zone, now))
     last = newest = datetime.fromisoformat(cursor["last"])
     cutoff = now - timedelta(seconds=grace)
     due: list[datetime] = []
@@ -144,18 +156,34 @@ def _one(
         due.append(upcoming)
         newest = upcoming
         upcoming = next_due(schedule.cron, zone, upcoming)
+    moved = {**seen, "last": newest.isoformat()} if newest > last else None
+    return Plan(due, moved, upcoming)
+
+
+def _fire_all(
+    app: Appbook, plans: list[tuple[CronSchedule, Plan]]
+) -> list[list[dict[str, Any]] | None]:
+    """Each plan's runs (None where starting them failed); schedules due at the same time
+    start side by side, so the last of many is not late by all the others' inserts."""
+    if len(plans) <= 1:
+        return [_fire(app, schedule, plan.due) for schedule, plan in plans]
+    with ThreadPoolExecutor(min(FIRE_THREADS, len(plans)), "appbook-cron") as pool:
+        return list(pool.map(lambda item: _fire(app, item[0], item[1].due), plans))
+
+
+def _fire(app: Appbook, schedule: CronSchedule, due: list[datetime]) -> list[dict[str, Any]] | None:
     cron = app.as_user(CRON_ACTOR)
-    for at in due:
-        inputs = {**schedule.definition.inputs, "due": at.isoformat()}
-        started.append(
+    try:
+        return [
             cron.runs.start(
                 schedule.component,
                 schedule.workflow,
-                inputs=inputs,
+                inputs={**schedule.definition.inputs, "due": at.isoformat()},
                 trigger="cron",
                 trigger_key=schedule.key(at),
             )
-        )
-    if newest > last:
-        moved[schedule.cursor] = {**seen, "last": newest.isoformat()}
-    return upcoming
+            for at in due
+        ]
+    except Exception:
+        log.exception("cron trigger of %s.%s failed", schedule.component, schedule.workflow)
+        return None

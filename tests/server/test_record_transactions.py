@@ -41,9 +41,13 @@ def test_writes_commit_together_and_publish_after_the_commit(notes: Appbook) -> 
 
 
 def test_a_failure_writes_nothing(notes: Appbook) -> None:
-    with pytest.raises(ValidationError), notes.records.transaction("ada") as writer:
-        writer.create("notes", {"title": "kept?"})
-        writer.create("notes", {"n": -1})
+    def two_writes() -> None:
+        with notes.records.transaction("ada") as writer:
+            writer.create("notes", {"title": "kept?"})
+            writer.create("notes", {"n": -1})
+
+    with pytest.raises(ValidationError):
+        two_writes()
     assert notes["notes"].count() == 0
 
 
@@ -52,7 +56,8 @@ def test_update_many_batches_and_names_the_change(notes: Appbook) -> None:
     with notes.records.transaction("ada") as writer:
         written = writer.update_many("notes", [(i, {"n": 10}) for i in ids])
     assert {r["n"] for r in written} == {10} and {r["version"] for r in written} == {2}
-    with pytest.raises(ValidationError) as info, notes.records.transaction("ada") as writer:
-        writer.update_many("notes", [(ids[0], {"n": 3}), (ids[1], {"n": -3})])
+    changes = [(ids[0], {"n": 3}), (ids[1], {"n": -3})]
+    with notes.records.transaction("ada") as writer, pytest.raises(ValidationError) as info:
+        writer.update_many("notes", changes)
     assert list(info.value.errors) == ["change 2.n"]
     assert notes["notes"].get(ids[0])["n"] == 10

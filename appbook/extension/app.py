@@ -177,7 +177,8 @@ class AppbookApp(ExtensionApp):
         """Engine settings: traits set here, else ``APPBOOK_*`` variables, else defaults."""
         names = ("home", "database_url", "redis_url", "files_url", "key_file")
         given = {n: getattr(self, n) for n in names if getattr(self, n)}
-        return EngineConfig.from_values(**given)
+        # The server's whole config, so c.SmtpConfig and c.OutboundConfig apply too.
+        return EngineConfig.from_values(config=self.config, **given)
 
     def initialize_settings(self) -> None:
         """Open the data layer and make it visible to kernels."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from appbook.server.systables import JSONType, UTCDateTime
+from appbook.server.systables import JSONType, UTCDateTime, utcnow
 
 revision = "0004"
 down_revision = "0003"
@@ -44,6 +44,18 @@ def upgrade() -> None:
         sa.Column("name", sa.String(200), primary_key=True),
         sa.Column("value", JSONType, nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
+    )
+    # Record-event triggers read the outbox after this cursor: from here on, every event
+    # counts (a fresh database from its first event, an older one from its upgrade).
+    seq = op.get_bind().execute(sa.text("SELECT MAX(seq) FROM appbook_events")).scalar()
+    op.bulk_insert(
+        sa.table(
+            "appbook_cursors",
+            sa.column("name", sa.String),
+            sa.column("value", JSONType),
+            sa.column("updated_at", UTCDateTime()),
+        ),
+        [{"name": "triggers.events", "value": {"seq": int(seq or 0)}, "updated_at": utcnow()}],
     )
     op.create_table(
         "appbook_leases",

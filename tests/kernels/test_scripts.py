@@ -499,6 +499,19 @@ def dataflow_action_and_command(app: Appbook, probes: AppView) -> None:
     assert app["probes"].get(rec["id"])["size"] == 5
 
 
+def test_a_preheated_page_learns_its_user(app: Appbook, probes: AppView) -> None:
+    nobody = app.as_user("(not signed in yet)")
+    shell = show("probes", "main", app=nobody, live=False)
+    try:
+        names: list[str] = []
+        module(shell).on_load = lambda context: names.append(context.user.name)
+        nobody.actor = default_actor()  # what the app kernel does when the request arrives
+        shell.user_bound()
+        assert names == [default_actor()] and shell.scripts.log.layout.display == ""
+    finally:
+        shell.close()
+
+
 # -- failures -------------------------------------------------------------------------
 def test_an_exception_in_a_hook_is_said_briefly_logged_and_the_page_goes_on(
     app: Appbook, probes: AppView, capfd: pytest.CaptureFixture[str]

@@ -470,6 +470,14 @@ class AppView(widgets.VBox):  # type: ignore[misc]
             if view is not top and form is not None and form.record_id and not form.dirty:
                 form.reload()
 
+    def user_bound(self) -> None:
+        """The signed-in user is known now (a preheated app's first page was built acting as
+        nobody yet): show the Log if they are a maker, and run the open pages' ``on_load``
+        again as them."""
+        self.scripts.log.show_to(is_maker(self.app))
+        for view in [*self.stack, *([self.dialog] if self.dialog is not None else [])]:
+            view.hooks.loaded()
+
     def log_error(self, exc: BaseException) -> None:
         """Report an unexpected error to the maker (log), never to the viewer."""
         if self._on_error is not None:

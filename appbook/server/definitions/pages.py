@@ -30,7 +30,8 @@ An action is one of ``save``, ``delete``, ``back``, ``close``, or a mapping with
 the engine refuses stops the list, so "save then close" never closes over lost input).
 
 Each layout node has exactly one kind key (``field``, ``grid``, ``button``, ``panel``,
-``tabs``, ``label``, ``html``, ``link``, ``image``) plus the common properties. Shapes are
+``tabs``, ``label``, ``html``, ``link``, ``image``) plus the common properties (``name``:
+what the component's script calls the node, unique in its page). Shapes are
 checked by these models; references (fields, pages, components, control kinds) by
 :func:`check_pages`, each problem with its path so the loader can give its line.
 """

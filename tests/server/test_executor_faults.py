@@ -64,6 +64,7 @@ output("attempt", ctx["attempt"])
 
 def notebook(source: str) -> str:
     cell = {
+        "id": "effect",
         "cell_type": "code",
         "execution_count": None,
         "metadata": {},

@@ -17,6 +17,9 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/appbook publish notebooks/examples
+	@# You approve the example's big invoices and get its overdue mail: a manager in accounting.
+	$(BIN)/appbook users list | grep -q "^$$(whoami) " || \
+	  $(BIN)/appbook users add "$$(whoami)" --role managers --role accounting
 	$(BIN)/appbook serve --port $(PORT)
 
 lint: $(STAMP)

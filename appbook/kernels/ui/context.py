@@ -110,7 +110,7 @@ class Record(Mapping[str, Any]):
 
     def _values(self) -> dict[str, Any]:
         form = self._page.form
-        return {} if form is None else {**form.values(), **form._extra}
+        return {} if form is None else form.current()
 
     def __getitem__(self, name: str) -> Any:
         values = self._values()

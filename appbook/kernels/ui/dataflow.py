@@ -36,7 +36,7 @@ def record_of(page: PageView, row: Mapping[str, Any]) -> dict[str, Any] | None:
     form = page.form
     if form is None:
         return None
-    values = {**form.values(), **form._extra}
+    values = form.current()
     return values if form.record_id is None else {"id": form.record_id, **values}
 
 
@@ -59,7 +59,7 @@ def run(
         )
     except ValidationError as exc:
         if page.form is not None:
-            page.form._show_errors(exc)
+            page.form.show_errors(exc)
         raise
 
 

@@ -129,6 +129,11 @@ class RecordForm(widgets.VBox):  # type: ignore[misc]
         """What the controls hold, in engine terms."""
         return {name: control.value for name, control in self.controls.items()}
 
+    def current(self) -> dict[str, Any]:
+        """What the next save starts from: the controls' values and those set (by an action
+        or a script) for fields the page does not show."""
+        return {**self.values(), **self._extra}
+
     def set_value(self, name: str, value: Any) -> None:
         """Put ``value`` into field ``name``: its control, or, for a field the page does not
         show, a value saved with the next save (a page action such as ``set: {archived:
@@ -169,7 +174,7 @@ class RecordForm(widgets.VBox):  # type: ignore[misc]
                     return None
                 record = handle.update(self.record_id, changes, version=self.version)
         except ValidationError as exc:
-            self._show_errors(exc)
+            self.show_errors(exc)
             return None
         except Conflict as exc:
             self._show_conflict(exc)
@@ -197,7 +202,8 @@ class RecordForm(widgets.VBox):  # type: ignore[misc]
         self.status.show("ok", "Deleted.")
         return True
 
-    def _show_errors(self, exc: ValidationError) -> None:
+    def show_errors(self, exc: ValidationError) -> None:
+        """Put each field's messages under its control; the rest in the status line."""
         unplaced = []
         for name, messages in exc.errors.items():
             control = self.controls.get(name.split(".")[-1])

@@ -100,7 +100,7 @@ class PageHooks:
         if self.errors:
             self._show()
             assert self.page.form is not None
-            self.page.form._show_errors(ValidationError(self.errors))
+            self.page.form.show_errors(ValidationError(self.errors))
             return False
         return True
 

@@ -580,6 +580,7 @@ class Runs:
         outcome: dict[str, Any],
         now: datetime,
     ) -> None:
+        now = max(now, utcnow())  # the step took time: the run ends or goes on from here
         status = outcome.get("status")
         following = outcome.get("next") or step.next or _after(order, step)
         values: dict[str, Any] = {
@@ -606,7 +607,7 @@ class Runs:
                 .values(
                     status=step_status,
                     outputs=outcome["outputs"],
-                    finished_at=None if step_status == "waiting" else utcnow(),
+                    finished_at=None if step_status == "waiting" else now,
                     traceback=call.traceback,
                     notebook_file=call.notebook_file,
                 )
@@ -630,6 +631,7 @@ class Runs:
             extra = {"traceback": call.traceback, "notebook_file": call.notebook_file}
         else:
             (step_run_id, attempt), extra = call, {}
+        now = max(now, utcnow())  # backoff and end times count from the failure
         values: dict[str, Any] = {"updated_at": now, "error": message}
         if attempt <= step.retries.count:
             backoff = duration_seconds(step.retries.backoff) * attempt
@@ -648,7 +650,7 @@ class Runs:
             conn.execute(
                 STEP_RUNS.update()
                 .where(STEP_RUNS.c.id == step_run_id)
-                .values(status="failed", error=message, finished_at=utcnow(), **extra)
+                .values(status="failed", error=message, finished_at=now, **extra)
             )
             conn.execute(_live(run["id"], values))
 

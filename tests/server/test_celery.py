@@ -295,3 +295,34 @@ def test_a_worker_killed_mid_notebook_step_has_the_effect_happen_once(
         assert [w.proc.poll() is None for w in workers].count(True) == 1
     check_exactly_once(app, [run_id])
     celery.close()
+
+
+def test_appbook_serve_with_the_celery_executor_feeds_appbook_worker(
+    broker: RedisServer, tmp_path: Path
+) -> None:
+    import json
+    import urllib.request
+
+    from tests.serving import appbook_serve
+
+    definitions = tmp_path / "defs"
+    definitions.mkdir()
+    (definitions / "jobs.component.yaml").write_text(JOBS)
+    env = {"APPBOOK_WORKFLOW_EXECUTOR": "celery", "APPBOOK_REDIS_URL": broker.url}
+    with appbook_serve(tmp_path, token="tok", publish=[definitions], env=env) as served:
+        config = EngineConfig.from_values(home=str(tmp_path / "home"), redis_url="")
+        workers = celery_workers(1, served.env, tmp_path / "w")
+        with Appbook(config, actor="tester") as app, workers as (worker,):
+            record = app["jobs"].create({"amount": 3})
+            request = urllib.request.Request(
+                f"{served.url}/appbook/api/workflows/jobs/five/runs",
+                data=json.dumps({"record_id": record["id"]}).encode(),
+                headers={"Authorization": "token tok", "Content-Type": "application/json"},
+                method="POST",
+            )
+            with urllib.request.urlopen(request, timeout=30) as response:
+                assert response.status == 201
+                run_id = int(json.load(response)["id"])
+            wait_until(lambda: _all_succeeded(app, [run_id]), timeout=120, what="the run")
+            _check_ran_once(app, [run_id])
+            assert "Task appbook.advance[" in worker.output()  # the worker ran it, not the server

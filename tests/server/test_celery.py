@@ -235,7 +235,11 @@ def test_celery_worker_refuses_a_visibility_timeout_shorter_than_a_step(
 
 
 def test_the_celery_executor_of_the_server_dispatches_to_workers(
-    jobs: Appbook, broker: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    jobs: Appbook,
+    broker: RedisServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     config = EngineConfig.from_values(
         home=jobs.config.home, database_url=jobs.config.database_url, redis_url=broker.url
@@ -251,9 +255,21 @@ def test_the_celery_executor_of_the_server_dispatches_to_workers(
             ids = _start(jobs, 3)
             executor.wake()
             wait_until(lambda: _all_succeeded(jobs, ids), timeout=120, what="3 runs")
+            # A step published later that the visibility timeout does not cover: the
+            # workers run already, so the dispatcher says so in the server's log.
+            longer = JOBS.replace("value: held}", "value: held}, timeout: 3h")
+            jobs.publish_texts({"jobs.component.yaml": longer})
+            ids += _start(jobs, 1)
+            with caplog.at_level("ERROR", logger="appbook.server.workflows.celery_executor"):
+                executor.wake()
+                wait_until(lambda: _all_succeeded(jobs, ids), timeout=120, what="the 4th run")
         finally:
             executor.stop()
     _check_ran_once(jobs, ids)
+    logged = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(logged) == 1
+    assert "publication 2: Celery's visibility timeout (7200 s)" in logged[0]
+    assert "step 'hold' of workflow 'five' of component 'jobs' has timeout 10800 s" in logged[0]
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@
 :class:`~.dispatch.Dispatcher` thread sends each due run's id to the Celery workers over
 Redis, and sends it again when its message was lost. Before it starts, the same checks as a
 worker's (Redis answers, the visibility timeout fits every step) refuse a setup that cannot
-work.
+work; a step published later that does not fit is logged as an error.
 """
 
 from __future__ import annotations
@@ -13,9 +13,11 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from ..engine import Appbook
+from ..errors import ExecutorMisconfigured
 from .celery_app import AppbookCelery, CelerySettings, make_celery, preflight
 from .dispatch import Dispatcher
 from .executor import Executor
+from .visibility import check_visibility
 
 if TYPE_CHECKING:
     from ..config import EngineConfig
@@ -34,6 +36,7 @@ class CeleryExecutor(Executor):
         self.celery: AppbookCelery | None = None
         self.dispatcher: Dispatcher | None = None
         self._app: Appbook | None = None
+        self._checked = -1  # the publication the visibility timeout was last checked against
 
     def start(self) -> None:
         """Check the setup (AppbookError saying why if it cannot work), then dispatch."""
@@ -43,15 +46,31 @@ class CeleryExecutor(Executor):
         celery_app = make_celery(self.config, settings)
         preflight(celery_app)
         self._app = Appbook(self.config, actor="appbook-dispatcher")
+        self._checked = self._app.registry.publication
         self.celery = celery_app
         self.dispatcher = Dispatcher(
             self._app,
-            celery_app.send_advance,
+            self._send,
             interval=self.poll,
             redispatch_after=settings.redispatch_after,
         )
         self.dispatcher.start()
         log.info("Appbook Celery executor: dispatching runs to queue %s", settings.queue)
+
+    def _send(self, run_id: int) -> None:
+        assert self.celery is not None and self._app is not None
+        publication = self._app.registry.publication
+        if publication != self._checked:
+            # Workers already running cannot refuse a step published since: say so here.
+            self._checked = publication
+            settings = self.celery.settings
+            try:
+                check_visibility(
+                    self._app, settings.visibility_timeout, settings.default_step_timeout
+                )
+            except ExecutorMisconfigured as exc:
+                log.error("publication %s: %s", publication, exc.message)
+        self.celery.send_advance(run_id)
 
     def wake(self) -> None:
         """A run was queued: dispatch now."""

@@ -1,5 +1,6 @@
-"""The local executor: worker processes that take queued runs, restart when they die, and
-stop with their server, on SQLite and PostgreSQL."""
+"""Executors: queued and waiting runs are advanced by the local executor's worker processes
+and, with the same tests, by Celery workers over Redis; the local executor restarts its
+processes when they die and stops with its server; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ import pytest
 
 from appbook.server.config import EngineConfig
 from appbook.server.engine import Appbook
-from appbook.server.workflows.executor import LocalExecutor
+from appbook.server.workflows.celery_executor import CeleryExecutor
+from appbook.server.workflows.executor import Executor, LocalExecutor
+from tests.celery_procs import celery_workers, redis_server, worker_env
 
 pytestmark = pytest.mark.slow
 
@@ -76,17 +79,41 @@ def executor(config: EngineConfig) -> Iterator[LocalExecutor]:
         running.stop()
 
 
+@pytest.fixture(params=["local", "celery"])
+def any_executor(
+    request: pytest.FixtureRequest, config: EngineConfig, tmp_path: Path
+) -> Iterator[Executor]:
+    """Each executor in turn: the local one, then two real Celery workers over our own Redis
+    fed by the server-side dispatcher (the Celery executor as `appbook serve` runs it)."""
+    if request.param == "local":
+        yield request.getfixturevalue("executor")
+        return
+    request.applymarker(pytest.mark.redis)
+    with redis_server(tmp_path / "redis") as broker:
+        env = worker_env(config.environment(), broker.url, APPBOOK_RUN_LEASE=3)
+        with celery_workers(2, env, tmp_path / "workers"):
+            served = EngineConfig.from_values(
+                home=config.home, database_url=config.database_url, redis_url=broker.url
+            )
+            running = CeleryExecutor(served, lease=3, poll=0.1)
+            running.start()
+            try:
+                yield running
+            finally:
+                running.stop()
+
+
 def finished(app: Appbook, ids: list[int]) -> list[dict[str, Any]] | None:
     runs = [app.runs.get(i) for i in ids]
     return runs if all(r["status"] in ("succeeded", "failed") for r in runs) else None
 
 
 def test_queued_runs_are_advanced_by_worker_processes(
-    tasks: Appbook, executor: LocalExecutor
+    tasks: Appbook, any_executor: Executor
 ) -> None:
     records = [tasks["tasks"].create({"title": f"t{i}", "size": i * 5}) for i in range(6)]
     ids = [int(tasks.runs.start("tasks", "triage", record_id=r["id"])["id"]) for r in records]
-    executor.wake()
+    any_executor.wake()
     runs = wait_until(lambda: finished(tasks, ids), what="runs to finish")
     assert [r["status"] for r in runs] == ["succeeded"] * 6
     states = [tasks["tasks"].get(r["id"])["state"] for r in records]

@@ -56,3 +56,13 @@ def test_a_run_is_claimed_by_one_worker(asks: Appbook) -> None:
     assert first is not None and first["id"] == run["id"]
     assert asks.runs.claim("w2") is None  # held under w1's live lease
     assert asks.runs.claim("w2", run_id=int(run["id"])) is None
+
+
+def test_a_run_whose_workflow_was_unpublished_fails_saying_so(asks: Appbook) -> None:
+    record = asks["asks"].create({})
+    run = asks.runs.start("asks", "ask", record_id=record["id"])
+    asks.publish_texts({"asks.component.yaml": ASK.split("workflows:")[0]})
+    assert asks.runs.claim("w1") is not None
+    ended = asks.runs.advance(int(run["id"]), owner="w1")
+    assert ended["status"] == "failed" and ended["lease_owner"] is None
+    assert ended["error"] == ("component 'asks' has no workflow 'ask' (none): the run cannot go on")

@@ -334,6 +334,24 @@ class Runs:
         attempt, so its retries and ``on_failure`` decide, and no run stays running forever.
         """
         owner = owner or INLINE
+        try:
+            return self._advance(run_id, now, owner, stop)
+        except NotFound as exc:  # its workflow (or component) is no longer published
+            run = self.get(run_id)  # NotFound for an unknown run goes to the caller
+            message = f"{exc.message}: the run cannot go on"
+            moment = now or utcnow()
+            with write_transaction(self.app.engine) as conn:
+                values = {"status": "failed", "error": message, "finished_at": moment}
+                conn.execute(_live(run_id, {**values, "updated_at": moment}))
+            return self._release(self.get(int(run["id"])), owner)
+
+    def _advance(
+        self,
+        run_id: int,
+        now: datetime | None,
+        owner: str,
+        stop: Callable[[], bool] | None,
+    ) -> dict[str, Any]:
         self._recover(run_id, now or utcnow())
         while True:
             run = self.get(run_id)

@@ -230,11 +230,28 @@ def test_bad_configurations_name_file_line_and_path(
     assert any(p.startswith(wanted) and message in p for p in found), found
 
 
-@pytest.mark.parametrize("kind", ["export_file"])
-def test_kinds_not_built_are_refused_saying_so(kind: str) -> None:
-    steps = ["{name: a, action_model: {}}", f"{{name: b, {kind}: {{name: out.csv}}}}"]
-    found = problems(*steps)
-    assert any(f"{kind}: {kind} steps are not available yet" in p for p in found), found
+def test_export_file_and_opening_it_are_checked() -> None:
+    load_texts(
+        flow(
+            "{name: a, action_model: {}}",
+            '{name: b, export_file: {name: "x-{{ inputs.t }}.csv"}}',
+            "{name: c, form_action: {action: open_file, export: b}}",
+        )
+    )
+    found = problems(
+        "{name: a, action_model: {}}",
+        "{name: b, export_file: {name: x.xlsx, format: xlsx}}",
+        "{name: c, form_action: {action: open_file, export: a}}",
+        '{name: d, export_file: {name: "{{"}}',
+    )
+    where = "cars.component.yaml:{} dataflows.flow.stages[0].steps[{}]"
+    assert (
+        f"{where.format(LINE + 1, 1)}.export_file.format: xlsx files are not available yet" in found
+    )
+    assert any(
+        p.startswith(f"{where.format(LINE + 2, 2)}.form_action.export: not an") for p in found
+    )
+    assert any(p.startswith(f"{where.format(LINE + 3, 3)}.export_file.name: ") for p in found)
 
 
 def test_outside_kinds_check_their_templates() -> None:

@@ -193,3 +193,26 @@ def test_render_template_renders_html_in_the_sandbox(cars: Appbook) -> None:
     assert result.value[0] == "<b>A-1</b>" and len(result.value) == 4
     html = result.actions[0]["params"]["html"]
     assert html == "<ul><li>A-1</li><li>B-2</li><li>C-3</li><li>D-4</li></ul>"
+
+
+def test_export_file_stores_the_items_after_the_commit(cars: Appbook) -> None:
+    result = cars["cars"].run_dataflow("export", {"tag": "all"})
+    out = result.files["out"]
+    assert out["name"] == "cars-all.csv" and out["items"] == 4
+    assert result.actions == [{"action": "open_file", "file": out["id"]}]
+    csv_text = cars.files.get(out["id"]).decode()
+    assert csv_text.splitlines() == [
+        "plate,price",
+        "A-1,10000.0",
+        "B-2,20000.0",
+        "C-3,30000.0",
+        "D-4,5000.0",
+    ]
+    assert json.loads(cars.files.get(result.files["js"]["id"])) == [
+        {"plate": p} for p in ("A-1", "B-2", "C-3", "D-4")
+    ]
+    lines = cars.files.get(result.files["lines"]["id"]).decode().splitlines()
+    assert len(lines) == 4 and json.loads(lines[0])["plate"] == "A-1"
+    with pytest.raises(ExpressionError, match="step bad"):
+        cars["cars"].run_dataflow("export_then_fail")
+    assert len(cars.files.list("exports")) == 3  # the failed run stored nothing

@@ -47,7 +47,10 @@ class RunResult(BaseModel):
     actions: list[dict[str, Any]] = Field(description="Form actions for the calling page.")
     run_id: int | None = Field(None, description="Its entry in the run log.")
     steps: list[dict[str, Any]] = Field(description="Items in and out of each step.")
-    peak_deferred: int = 0
+    peak_deferred: int = Field(0, description="Most deferred updates queued at once.")
+    files: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Files stored by export_file steps, by step."
+    )
 
 
 class RunLog(BaseModel):

@@ -69,6 +69,7 @@ class RunState:
     sources: dict[str, bytes] = field(default_factory=dict)  # published scripts
     modules: dict[str, ModuleType] = field(default_factory=dict)  # fresh per run
     stats: list[StepStats] = field(default_factory=list)
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)  # export_file: stored
 
 
 @dataclass

@@ -10,7 +10,9 @@ one transaction: a child stopped mid-run writes nothing.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -25,8 +27,10 @@ from .runner import DataflowResult
 if TYPE_CHECKING:
     from ..engine import Appbook
 
+log = logging.getLogger(__name__)
 SECONDS = 300.0  # default wall-clock limit of one run
 MEMORY = 2 * 1024**3  # default address-space limit of the child, bytes
+STARTUP = 120.0  # how long the child may take to start (imports, connecting), not counted
 CLASSES: dict[str, type[AppbookError]] = {
     c.__name__: c
     for c in (ValidationError, NotFound, Conflict, QueryError, ExpressionError, DataflowFailed)
@@ -58,26 +62,54 @@ def run_isolated(
     }
     env = {**os.environ, **app.config.environment()}
     started, wall = time.time(), time.perf_counter()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "appbook.server.dataflows.child"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", "appbook.server.dataflows.child"],
-            input=json.dumps(request, default=str),
-            capture_output=True,
-            text=True,
-            timeout=seconds,
-            env=env,
-        )
-    except subprocess.TimeoutExpired:
-        raise _stopped(
-            app, component, name, started, wall, f"ran over its time limit of {seconds:g} s"
-        ) from None
-    reply = _reply(done.stdout)
+        assert child.stdin is not None and child.stdout is not None
+        # one line, not closed here: communicate() closes it (and flushes it first)
+        child.stdin.write(json.dumps(request, default=str).encode() + b"\n")
+        child.stdin.flush()
+        ready = _ready(child, STARTUP)
+        try:
+            stdout, stderr = child.communicate(timeout=seconds if ready else 0.1)
+        except subprocess.TimeoutExpired:
+            why = f"ran over its time limit of {seconds:g} s" if ready else "did not start"
+            raise _stopped(app, component, name, started, wall, why) from None
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+    reply = _reply(stdout.decode("utf-8", "replace"))
     if reply is None:
-        why = f"its process ended with {_exit(done.returncode)}"
+        why = f"its process ended with {_exit(child.returncode)}"
+        tail = stderr.decode("utf-8", "replace").strip().splitlines()[-20:]
+        log.warning("dataflow %s.%s: child %s:\n%s", component, name, why, "\n".join(tail))
         raise _stopped(app, component, name, started, wall, why)
     if reply["ok"]:
         return DataflowResult(**reply["result"])
     raise _rebuilt(reply["error"], memory)
+
+
+def _ready(child: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Whether the child said ``ready`` within ``timeout`` (its start is not the run's).
+    Read byte by byte from the pipe itself, so nothing after the line is taken from
+    ``communicate``."""
+    assert child.stdout is not None
+    fd, line, deadline = child.stdout.fileno(), b"", time.monotonic() + timeout
+    while not line.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            return False
+        byte = os.read(fd, 1)
+        if not byte:
+            return False
+        line += byte
+    return line.strip() == b"ready"
 
 
 def _reply(stdout: str) -> dict[str, Any] | None:

@@ -33,6 +33,7 @@ KINDS: dict[str, Kind] = {
     "apply_deferred": outputs.apply_deferred,
     "http_call": outside.http_call,
     "notify": outside.notify,
+    "export_file": files.export_file,
     "run_workflow": outputs.run_workflow,
     "render_template": outputs.render_template,
     "respond": outputs.respond,

@@ -117,6 +117,8 @@ def form_action(call: StepCall) -> Chunks:
         action["params"] = {k: call.eval(v, **names) for k, v in config.params.items()}
     if config.file is not None:
         action["file"] = call.eval(config.file, **names)
+    if config.export is not None:
+        action["export"] = config.export  # the stored file's id is filled in after the commit
     call.flow.state.actions.append(action)
     yield items
 

@@ -35,6 +35,7 @@ class DataflowResult:
     run_id: int | None = None
     steps: list[dict[str, Any]] = field(default_factory=list)
     peak_deferred: int = 0  # most deferred updates queued at once
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)  # export_file step -> file
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (REST answers, the child process's report)."""
@@ -44,6 +45,7 @@ class DataflowResult:
             "run_id": self.run_id,
             "steps": self.steps,
             "peak_deferred": self.peak_deferred,
+            "files": self.files,
         }
 
 
@@ -89,7 +91,12 @@ def run(
         raise
     steps = [s.to_dict() for s in state.stats]
     run_id = log_run(app, component, name, via, started, wall, steps, None)
-    return DataflowResult(flow.response, state.actions, run_id, steps, state.peak_deferred)
+    for action in state.actions:
+        if "export" in action:
+            action["file"] = state.files[action.pop("export")]["id"]
+    return DataflowResult(
+        flow.response, state.actions, run_id, steps, state.peak_deferred, state.files
+    )
 
 
 def _message(exc: BaseException) -> str:

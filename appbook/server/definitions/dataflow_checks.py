@@ -67,8 +67,15 @@ def _dataflow(
         yield from _source(here, i, step, seen)
         if step.kind in NOT_AVAILABLE:
             yield [*here, step.kind], f"{step.kind} steps are not available yet"
-        if step.import_file is not None and step.import_file.format == "xlsx":
-            yield [*here, "import_file", "format"], "xlsx files are not available yet"
+        for kind in ("import_file", "export_file"):
+            if getattr(step.config, "format", None) == "xlsx" and step.kind == kind:
+                yield [*here, kind, "format"], "xlsx files are not available yet"
+        if step.form_action is not None and step.form_action.export is not None:
+            exports = [s.name for _, _, s in flow.steps()[:i] if s.kind == "export_file"]
+            if step.form_action.export not in exports:
+                known = ", ".join(exports) or "none"
+                msg = f"not an export_file step before this one (export_file steps: {known})"
+                yield [*here, "form_action", "export"], msg
         yield from _expressions([*here, step.kind], step)
         yield from _references([*here, step.kind], step, defn, definitions, folder, seen)
         if step.kind == "deferred_update":
@@ -130,6 +137,8 @@ def _templates(here: Path_, step: Step) -> Problems:
         texts.append((["email", "body"], mail.body))
     if step.notify is not None and step.notify.webhook is not None:
         texts.append((["webhook", "url"], step.notify.webhook.url))
+    if step.export_file is not None:
+        texts.append((["name"], step.export_file.name))
     if step.render_template is not None:
         texts.append((["template"], step.render_template.template))
         if step.render_template.to == "pdf":
@@ -234,8 +243,8 @@ def _form_action(here: Path_, step: Step, target: ComponentDef) -> Problems:
         elif action.page not in (target.pages or {}):
             known = ", ".join(target.pages or {}) or "none"
             yield [*here, "page"], f"unknown page {action.page!r} of {target.name} (pages: {known})"
-    if action.action == "open_file" and action.file is None:
-        yield here, "open_file needs file: an expression giving the file id"
+    if action.action == "open_file" and (action.file is None) == (action.export is None):
+        yield here, "open_file needs file (an expression giving the file id) or export (a step)"
 
 
 def _script(here: Path_, script: Path, function: str) -> Problems:

@@ -42,7 +42,7 @@ OUTPUT_KINDS = (
 )  # fmt: skip
 KINDS = (*INPUT_KINDS, *TRANSFORM_KINDS, *OUTPUT_KINDS)
 # Refused at publish, saying so, until they are built (never a silent no-op).
-NOT_AVAILABLE = frozenset({"export_file"})
+NOT_AVAILABLE: frozenset[str] = frozenset()
 Expr = StrictStr
 Chunk = Field(1000, ge=1, le=10_000)
 IDENT = r"^[a-z_][a-z0-9_]*$"
@@ -245,7 +245,11 @@ class ApplyDeferred(_Model):
 
 
 class ExportFile(_Model):
-    """The items as a CSV or JSON file in the file store (one item back: the file)."""
+    """The items as a CSV, JSON or JSON-lines file, written as they stream (spooled to disk)
+    and stored in the file store once the run has committed (a rolled-back run stores
+    nothing); the items go on. ``name`` is a template; the stored file is in the result's
+    ``files`` under the step's name, and ``form_action {action: open_file, export: step}``
+    opens it."""
 
     format: Literal["csv", "json", "jsonl", "xlsx"] = "csv"
     name: StrictStr
@@ -275,6 +279,7 @@ class FormAction(_Model):
     page: StrictStr | None = None
     params: dict[StrictStr, Expr] = Field(default_factory=dict)
     file: Expr | None = None
+    export: StrictStr | None = Field(None, description="An export_file step: open its file.")
 
 
 class Step(_Model):

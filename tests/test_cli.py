@@ -57,7 +57,7 @@ def test_help_does_not_import_heavy_modules() -> None:
 
 def test_publish_list_rollback(tmp_path: Path) -> None:
     out = appbook(tmp_path, "publish", str(EXAMPLES)).stdout
-    assert "published 1: cars, invoices, managers, suppliers" in out
+    assert "published 1: cars, expenses, invoices, managers, suppliers" in out
     assert "create table invoices" in out
     assert "nothing to do" in appbook(tmp_path, "publish", str(EXAMPLES)).stdout
     listing = appbook(tmp_path, "publications").stdout

@@ -61,7 +61,7 @@ def test_publish_list_rollback(tmp_path: Path) -> None:
     assert "create table invoices" in out
     assert "nothing to do" in appbook(tmp_path, "publish", str(EXAMPLES)).stdout
     listing = appbook(tmp_path, "publications").stdout
-    assert "   1  " in listing and "cars, invoices, managers, suppliers" in listing
+    assert "   1  " in listing and "cars, expenses, invoices, managers, suppliers" in listing
     proc = appbook(tmp_path, "rollback", "7", check=False)
     assert proc.returncode == 1 and "error: publication 7 does not exist" in proc.stderr
 

@@ -27,10 +27,14 @@ def connect(
 ) -> Appbook:
     """The data layer named by the arguments, else by ``APPBOOK_*`` variables, else embedded.
 
-    Connections are shared per process: calling ``connect()`` again is cheap.
+    Connections are shared per process: calling ``connect()`` again is cheap. In a kernel
+    that runs a workflow step, the default ``actor`` is the user who started the run.
     """
     from ..server.config import EngineConfig
     from ..server.engine import Appbook
+    from .workflow import current_actor
+
+    actor = actor if actor is not None else current_actor()
 
     config = EngineConfig.from_values(home=home, database_url=database_url, redis_url=redis_url)
     key = (config.database_url, config.redis_url, config.files_url, config.key_file)

@@ -168,12 +168,14 @@ def test_on_failure_goto_recovers(invoices: Appbook) -> None:
     assert [s["step"] for s in invoices.runs.steps(run["id"])] == ["bad", "note"]
 
 
-def test_kinds_that_do_not_run_yet_fail_clearly(invoices: Appbook) -> None:
-    run = invoices["invoices"].run_workflow("scripted")
+def test_a_notebook_step_whose_notebook_was_not_published_fails_clearly(
+    invoices: Appbook,
+) -> None:
+    run = invoices["invoices"].run_workflow("scripted")  # published from texts: no notebook
     assert run["status"] == "failed"
-    assert (
-        run["error"]
-        == "step run: notebook steps cannot run here: no installed package provides them"
+    assert run["error"] == (
+        "step run: 'work.ipynb' was not published with component 'invoices': "
+        "publish the folder that holds it (appbook publish DIR)"
     )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
@@ -172,10 +171,6 @@ def test_a_big_query_streams_in_chunks(cars: Appbook) -> None:
     assert result.peak_deferred == 500
     assert cars["cars"].query({"plate": "X-4999"})[0]["price"] == 5000
     assert cars["cars"].query({"plate": "X-4999"})[0]["version"] == 2
-
-
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
 
 
 def test_a_workflow_step_runs_a_dataflow_on_the_runs_record(cars: Appbook) -> None:

@@ -117,11 +117,6 @@ class StepCall:
         """The component the step works on (its ``component``, else the dataflow's)."""
         return getattr(self.config, "component", None) or self.flow.component
 
-    @property
-    def where(self) -> str:
-        """How errors name the step."""
-        return f"step {self.step.name}"
-
     def eval(self, text: str, **names: Any) -> Any:
         """An expression with the flow's names and ``names``; a missing key (``item.x`` of
         an item without ``x``) is an error too, as undefined names are (write

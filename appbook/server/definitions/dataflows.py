@@ -121,12 +121,6 @@ class RenderTemplate(_Model):
     per_item: StrictBool = False
 
 
-class Loose(_Model):
-    """Configuration of a kind that is not available yet (refused at publish)."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-
 class MapStep(_Model):
     """Each item to ``{name: expression}``; ``keep`` adds them to the item instead."""
 

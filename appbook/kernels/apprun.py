@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
+RUNS_APP = "_runs"  # the built-in app of workflow runs and approvals (no component's name)
 APPS_PATH = "/appbook/apps/"
 USER_VARIABLE = "HTTP_X_APPBOOK_USER"
 PREHEAT_VARIABLE = "APPBOOK_PREHEAT_APP"
@@ -162,6 +163,10 @@ def render(request: AppRequest, app: Any = None) -> Any:
     from .ui import AppView
 
     app = app if app is not None else connect(actor=request.user)
+    if request.component == RUNS_APP:
+        from .ui import RunsView
+
+        return RunsView(app)
     if not request.component:
         return _message("No app named", "Open an app from the <a href='../apps/'>app list</a>.")
     try:

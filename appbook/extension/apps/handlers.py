@@ -19,13 +19,14 @@ from tornado import web
 from voila.handler import VoilaHandler
 from voila.request_info_handler import RequestInfoSocketHandler
 
+from ...kernels.apprun import RUNS_APP
 from ...server.engine import Appbook
 from ...server.errors import NotFound
 from ..base import actor_name
 from .kernels import requested_app
 
 USER_HEADER = "X-Appbook-User"
-COMPONENT = r"(?P<component>[a-z][a-z0-9_]*)"
+COMPONENT = r"(?P<component>[a-z][a-z0-9_]*|_runs)"  # a component, or the runs app
 LOOPBACK = ("127.0.0.1", "::1")
 
 
@@ -50,7 +51,7 @@ class AppHandler(VoilaHandler):  # type: ignore[misc]
         """Stream the rendered page while its kernel runs."""
         engine: Appbook = self.settings["appbook_engine"]
         try:
-            definition = engine.registry.cached(component)
+            definition = engine.registry.cached(component) if component != RUNS_APP else True
             if definition is None:
                 loop = asyncio.get_running_loop()
                 await loop.run_in_executor(
@@ -63,6 +64,9 @@ class AppHandler(VoilaHandler):  # type: ignore[misc]
         self.request.headers.pop(USER_HEADER, None)
         self.request.headers[USER_HEADER] = actor_name(self.current_user, engine)
         requested_app.set(component)  # which app's preheated kernels may serve it
+        # The page's POST when it closes (stop my kernel) must carry the _xsrf cookie's
+        # value; reading the token sets the cookie.
+        self.xsrf_token  # noqa: B018
         async for chunk in self.get_generator(path=None):
             self.write(chunk)
             await self.flush()
@@ -104,6 +108,8 @@ def index_html(base_url: str, components: dict[str, Any]) -> str:
         title = html.escape(comp.definition.title or name)
         rows.append(f"<li><a class='app' href='{href}'>{title}</a> <span>({links})</span></li>")
     body = "".join(rows) or "<li>No app yet: publish a component with pages.</li>"
+    runs = f"{base_url}appbook/apps/{RUNS_APP}"
+    body += f"<li><a class='app' href='{runs}'>Workflow runs</a> <span>(and approvals)</span></li>"
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>Appbook apps</title>"
         "<style>body{font-family:system-ui,sans-serif;margin:2rem}li{margin:.4rem 0}"

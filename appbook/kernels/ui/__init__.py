@@ -14,6 +14,7 @@ from .grid import DataGrid
 from .listview import ListView
 from .page import AppView, PageView, show
 from .pivot import PivotGrid
+from .runs import RunsView
 from .tree import TreeView
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "PageView",
     "PivotGrid",
     "RecordForm",
+    "RunsView",
     "TreeView",
     "control_for",
     "default_control",

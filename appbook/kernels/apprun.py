@@ -112,6 +112,10 @@ def run() -> Any:
 
         # The page was built ahead; from now on it writes as the signed-in user.
         _shell.app.actor = request.user or connect().actor
+        for view in _shell.box.children:  # scripts' on_load and the maker's log, as them
+            bound = getattr(view, "user_bound", None)
+            if bound is not None:
+                bound()
         return None
     for old in box.children:
         old.close()

@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -109,16 +108,6 @@ def check_exactly_once(app: Appbook, ids: list[int]) -> list[dict[str, Any]]:
         assert writes[0]["status"] == "failed" and "worker stopped" in writes[0]["error"]
         assert writes[-1]["status"] == "succeeded" and writes[-1]["outputs"]["attempt"] >= 2
     return runs
-
-
-@pytest.fixture
-def executor(config: EngineConfig) -> Iterator[LocalExecutor]:
-    running = LocalExecutor(config, processes=2, lease=3, poll=0.1)
-    running.start()
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def test_a_worker_killed_mid_notebook_step_is_recovered(

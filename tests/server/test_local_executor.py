@@ -69,16 +69,6 @@ def tasks(app: Appbook, tmp_path: Path) -> Appbook:
     return app
 
 
-@pytest.fixture
-def executor(config: EngineConfig) -> Iterator[LocalExecutor]:
-    running = LocalExecutor(config, processes=2, lease=3, poll=0.1)
-    running.start()
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
 @pytest.fixture(params=["local", "celery"])
 def any_executor(
     request: pytest.FixtureRequest, config: EngineConfig, tmp_path: Path

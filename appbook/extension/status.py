@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..server.dataflows import DataflowFailed
 from ..server.errors import (
     AppbookError,
     Conflict,
@@ -18,7 +19,6 @@ from ..server.errors import (
     ServiceUnavailable,
     ValidationError,
 )
-from ..server.dataflows import DataflowFailed
 from ..server.expressions import ExpressionError
 from ..server.schema import SchemaOutdated
 from ..server.workflows.webhooks import MalformedBody, RateLimited, WebhookRefused

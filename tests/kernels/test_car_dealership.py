@@ -17,7 +17,9 @@ import ipywidgets as widgets
 import pytest
 
 from appbook.kernels.ui.page import AppView, PageView, show
+from appbook.server.dataflows.log import runs as dataflow_runs
 from appbook.server.engine import Appbook
+from appbook.server.errors import ValidationError
 
 EXAMPLES = Path(__file__).parent.parent.parent / "notebooks" / "examples"
 DEALERSHIP = EXAMPLES / "car_dealership"
@@ -132,29 +134,86 @@ def test_main_page_lists_only_cars_without_a_manager_and_not_archived(
     assert view.current is page
 
 
-def test_add_a_new_car(dealership: Appbook, view: AppView) -> None:
+def test_add_a_new_car_through_the_dataflow(dealership: Appbook, view: AppView) -> None:
     click(view.current, "Add a new car")
     add = view.current
     assert add.name == "add_car" and add.form is not None and add.form.record_id is None
     assert "archived" not in add.controls and "manager" not in add.controls
+    assert "Save" not in [b.description for b in buttons(add)]  # the dataflow writes
     type_into(
-        add, vin=VIN_1, brand="Honda", model="Accord", year="2019", colour="silver", price="18500"
+        add,
+        vin=VIN_1,
+        brand="  Honda ",
+        model="Accord",
+        year="2019",
+        colour="silver",
+        price="18500",
     )
-    click(add, "Save")
-    assert add.form.status.text == "Saved."
+    click(add, "Add the car")  # action_model → normalise (cars.py) → create → respond
+    assert add.status.text == f"Added Honda Accord (VIN {VIN_1}) to the lot."
     [car] = dealership["cars"].query(where={"vin": VIN_1})
     assert (car["brand"], car["model"], car["year"], car["colour"]) == (
-        "Honda",
+        "Honda",  # trimmed by the script
         "Accord",
         2019,
         "silver",
     )
     assert car["price"] == 18500.0
-    assert car["archived"] is False and car["manager"] is None  # the default, no manager
-    assert add.form.record_id == car["id"]
+    assert car["archived"] is False and car["manager"] is None  # set by the script
+    [run] = dataflow_runs(dealership, "cars", "add_car")
+    assert run["status"] == "succeeded"
     click(add, "Back")
     assert view.current.name == "lot"
-    assert grid_vins(view.current) == [VIN_1]  # refreshed on the way back
+    assert grid_vins(view.current) == [VIN_1]  # the static filter: no manager, not archived
+
+
+def test_the_dataflows_check_what_the_pages_check_when_called_from_python(
+    dealership: Appbook, anna: dict[str, Any]
+) -> None:
+    # Over REST or from Python no page checks the values first: cars.py does.
+    car = new_car(dealership, VIN_1, "Honda", "Accord")
+    cars = dealership["cars"]
+    with pytest.raises(ValidationError) as refused:
+        cars.run_dataflow("enter_contract", {}, record={"id": car["id"], "sold_on": None})
+    assert refused.value.errors == {"contract_number": ["is required"], "sold_on": ["is required"]}
+    assert "dataflow cars.enter_contract, stage sign, step check" in refused.value.message
+    with pytest.raises(ValidationError) as refused:
+        cars.run_dataflow("appoint_manager", {}, record={"id": car["id"], "manager": 999})
+    assert refused.value.errors == {"manager": ["no managers record with id 999"]}
+    with pytest.raises(ValidationError) as refused:
+        cars.run_dataflow("appoint_manager", {}, record={"id": car["id"], "manager": None})
+    assert refused.value.errors == {"manager": ["is required"]}
+    assert cars.get(car["id"])["version"] == car["version"]  # nothing written
+    done = cars.run_dataflow("appoint_manager", {}, record={"id": car["id"], "manager": anna["id"]})
+    assert done.value == "Appointed Anna Martin."
+    signed = cars.run_dataflow(
+        "enter_contract",
+        {},
+        record={"id": car["id"], "contract_number": "C-1", "sold_on": dt.date(2026, 1, 5)},
+    )
+    assert signed.value == "Contract C-1 signed; the car is archived."
+    assert signed.actions == [{"action": "refresh"}]
+    stored = cars.get(car["id"])
+    assert (stored["manager"], stored["archived"], stored["contract_number"]) == (
+        anna["id"],
+        True,
+        "C-1",
+    )
+
+
+def test_the_add_car_script_normalises_what_people_type(dealership: Appbook) -> None:
+    # The same dataflow called from Python: the VIN as read off a windscreen.
+    typed = {"vin": "1hgcm 8263-3a004352", "brand": "Honda", "model": "Accord", "year": 2019}
+    result = dealership["cars"].run_dataflow(
+        "add_car", {}, record={**typed, "price": 100.0, "colour": " Red ", "archived": True}
+    )
+    [car] = dealership["cars"].query()
+    assert (car["vin"], car["colour"], car["archived"]) == (VIN_1, "red", False)
+    assert result.value == {
+        "message": f"Added Honda Accord (VIN {VIN_1}) to the lot.",
+        "id": car["id"],
+    }
+    assert result.actions == [{"action": "refresh"}]
 
 
 def test_appoint_a_manager_then_enter_into_a_contract(
@@ -181,12 +240,16 @@ def test_appoint_a_manager_then_enter_into_a_contract(
     assert dialog.controls["vin"].value == VIN_1 and dialog.controls["vin"].disabled
     picker = dialog.controls["manager"]
     assert ("Anna Martin", anna["id"]) in picker.input.options
-    click(dialog, "Save")  # no manager picked: refused, nothing written
+    # Save runs appoint_manager: lookup the manager (required) → update the car.
+    click(dialog, "Save")  # no manager picked: refused under the picker, nothing written
     assert picker.error == "is required"
     assert dealership["cars"].get(car["id"])["version"] == car["version"]
-    assert view.dialog is dialog  # the refused save stopped [save, close]: still open
+    assert view.dialog is dialog  # the refused run stopped [run_dataflow, close]: still open
     picker.input.value = anna["id"]
-    click(dialog, "Save")  # saves, then closes the dialog
+    click(dialog, "Save")  # the dataflow updates the car, then the dialog closes
+    assert page.status.text == ""  # the message went to the dialog's status line
+    [appointed] = dataflow_runs(dealership, "cars", "appoint_manager", limit=1)
+    assert appointed["status"] == "succeeded" and not appointed["error"]
     stored = dealership["cars"].get(car["id"])
     assert stored["manager"] == anna["id"] and stored["version"] == car["version"] + 1
     assert dealership["cars"].get(other["id"])["manager"] is None
@@ -202,11 +265,12 @@ def test_appoint_a_manager_then_enter_into_a_contract(
     contract = view.current
     assert contract.name == "contract" and contract.form is not None
     assert contract.controls["manager"].value == anna["id"]  # loaded fresh from the database
-    assert "archived" not in contract.controls  # signing sets it: [{set: {archived: true}}, ...]
-    click(contract, "Sign the contract")  # the contract number and date are required here
+    assert "archived" not in contract.controls  # the enter_contract dataflow sets it
+    click(contract, "Sign the contract")  # the page requires the number and date
     assert contract.controls["contract_number"].error == "is required"
     assert contract.controls["sold_on"].error == "is required"
-    assert view.current is contract  # the refused save stopped the list before "back"
+    assert view.current is contract  # the refused run stopped the list before "back"
+    assert contract.form.status.text.startswith("Some values need attention")
     assert dealership["cars"].get(car["id"])["archived"] is False
     type_into(contract, contract_number="C-2026-0001", sold_on=dt.date(2026, 3, 2))
     click(contract, "Sign the contract")
@@ -230,24 +294,26 @@ def test_validation_errors_show_under_the_controls_and_write_nothing(
     # Year out of range: the engine's own rule, shown under the year at once and on Save.
     type_into(add, vin=VIN_2, brand="Volkswagen", model="Golf", year="1890", price="9000")
     assert add.controls["year"].error == "must be at least 1950"
-    click(add, "Save")
+    click(add, "Add the car")
     assert add.controls["year"].error == "must be at least 1950"
-    assert add.form.status.text.startswith("Some values need attention")
+    assert add.form.status.text.startswith("Some values need attention")  # checked, not run
+    assert dataflow_runs(dealership, "cars", "add_car") == []
     type_into(add, year="2041")
-    click(add, "Save")
+    click(add, "Add the car")
     assert add.controls["year"].error == "must be at most 2035"
     assert dealership["cars"].count() == 1
     # A malformed VIN and a negative price.
     type_into(add, year="2018", vin="1HGCM82633A00435O", price="-1")
-    click(add, "Save")
+    click(add, "Add the car")
     assert add.controls["vin"].error.startswith("does not match the pattern")
     assert add.controls["price"].error == "must be at least 0"
     type_into(add, vin="SHORT")
     assert add.controls["vin"].error == "must be at least 17 characters"
     assert dealership["cars"].count() == 1
-    # A VIN already in the fleet: the engine refuses it, the message goes under the VIN.
+    # A VIN already in the fleet: the engine refuses the dataflow's create, the message
+    # goes under the VIN and the run's transaction writes nothing.
     type_into(add, vin=VIN_1, price="9000")
-    click(add, "Save")
+    click(add, "Add the car")
     assert "already used by another record" in add.controls["vin"].error
     assert add.controls["year"].error == "" and add.controls["price"].error == ""
     assert add.form.record_id is None
@@ -255,7 +321,7 @@ def test_validation_errors_show_under_the_controls_and_write_nothing(
     assert (only["vin"], only["brand"]) == (VIN_1, "Honda")
     # Fixed, it saves.
     type_into(add, vin=VIN_2)
-    click(add, "Save")
+    click(add, "Add the car")
     assert add.controls["vin"].error == "" and dealership["cars"].count() == 2
 
 

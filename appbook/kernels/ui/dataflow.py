@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 import ipywidgets as widgets
 
-from ...server.errors import ValidationError
+from ...server.errors import Conflict, ValidationError
 
 if TYPE_CHECKING:
     from ...server.dataflows import DataflowResult
@@ -38,6 +38,20 @@ def record_of(page: PageView, row: Mapping[str, Any]) -> dict[str, Any] | None:
         return None
     values = form.current()
     return values if form.record_id is None else {"id": form.record_id, **values}
+
+
+def form_ready(page: PageView, row: Mapping[str, Any]) -> bool:
+    """Before a run on the form's values, check the controls as a save does (a value a
+    control refuses, a page-required field left empty, would otherwise reach the dataflow
+    as empty); False when one fails, every message under its field."""
+    form = page.form
+    if row or form is None:
+        return True
+    checked = [control.check() for control in form.controls.values()]  # every error shows
+    if all(checked):
+        return True
+    form.status.show("error", "Some values need attention (see the messages under the fields).")
+    return False
 
 
 def run(
@@ -60,6 +74,10 @@ def run(
     except ValidationError as exc:
         if page.form is not None:
             page.form.show_errors(exc)
+        raise
+    except Conflict as exc:  # a unique field already used (a VIN in the fleet): under it
+        if page.form is not None and exc.field in page.form.controls:
+            page.form.controls[exc.field].error = exc.message
         raise
 
 

@@ -310,17 +310,21 @@ class PageView(widgets.VBox):  # type: ignore[misc]
             elif action.call:
                 return self.hooks.call(action.call, row)
             elif action.run_dataflow:
-                self._run_dataflow(action.run_dataflow, params, row)
+                return self._run_dataflow(action.run_dataflow, params, row)
         return True
 
-    def _run_dataflow(self, name: str, inputs: Mapping[str, Any], row: Mapping[str, Any]) -> None:
-        """Run dataflow ``name`` on the form's values (or the row); its response in the status
-        line, then its form actions (see :mod:`.dataflow`)."""
+    def _run_dataflow(self, name: str, inputs: Mapping[str, Any], row: Mapping[str, Any]) -> bool:
+        """Run dataflow ``name`` on the form's values (checked first, as a save checks them)
+        or the row; its response in the status line, then its form actions (see
+        :mod:`.dataflow`). False when the form's controls refused."""
         from . import dataflow
 
+        if not dataflow.form_ready(self, row):
+            return False
         result = dataflow.run(self, name, inputs, row)
         dataflow.respond(self, name, result)
         dataflow.apply(self, result.actions)
+        return True
 
     def _run_workflow(self, name: str, inputs: Mapping[str, Any], row: Mapping[str, Any]) -> bool:
         """Run workflow ``name`` of this component, on the row's or the form's record, as

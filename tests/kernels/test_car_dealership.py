@@ -314,7 +314,8 @@ def test_validation_errors_show_under_the_controls_and_write_nothing(
     # goes under the VIN and the run's transaction writes nothing.
     type_into(add, vin=VIN_1, price="9000")
     click(add, "Add the car")
-    assert "already used by another record" in add.controls["vin"].error
+    assert add.controls["vin"].error == "cars.vin: this value is already used by another record"
+    assert add.status.text.startswith("That did not work: dataflow cars.add_car, stage save")
     assert add.controls["year"].error == "" and add.controls["price"].error == ""
     assert add.form.record_id is None
     [only] = dealership["cars"].query()
@@ -323,6 +324,8 @@ def test_validation_errors_show_under_the_controls_and_write_nothing(
     type_into(add, vin=VIN_2)
     click(add, "Add the car")
     assert add.controls["vin"].error == "" and dealership["cars"].count() == 2
+    assert add.form.status.text == ""  # the earlier "need attention" is gone
+    assert add.status.text == f"Added Volkswagen Golf (VIN {VIN_2}) to the lot."
 
 
 def test_managers_pages(dealership: Appbook, view: AppView) -> None:

@@ -49,6 +49,7 @@ def form_ready(page: PageView, row: Mapping[str, Any]) -> bool:
         return True
     checked = [control.check() for control in form.controls.values()]  # every error shows
     if all(checked):
+        form.status.show("", "")  # an earlier "need attention" no longer holds
         return True
     form.status.show("error", "Some values need attention (see the messages under the fields).")
     return False
@@ -77,7 +78,10 @@ def run(
         raise
     except Conflict as exc:  # a unique field already used (a VIN in the fleet): under it
         if page.form is not None and exc.field in page.form.controls:
-            page.form.controls[exc.field].error = exc.message
+            # The field's message as a save shows it; the status line names the step.
+            named = getattr(exc, "dataflow_where", None) is not None
+            message = exc.message.split(": ", 1)[-1] if named else exc.message
+            page.form.controls[exc.field].error = message
         raise
 
 

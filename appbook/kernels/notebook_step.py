@@ -159,7 +159,7 @@ def checked_parameters(call: StepCall, nb: NotebookNode, path: str) -> dict[str,
                 f"{path} has no parameter {name!r} (its parameters cell declares {known})"
             )
         expected, default = declared[name]
-        if expected is not None and not _fits(value, expected, default):
+        if expected is not None and not fits(value, expected, default):
             given = call.step.parameters[name]
             source = f" from {given!r}" if isinstance(given, str) else ""
             raise StepFailed(
@@ -214,7 +214,9 @@ def _expected(annotation: str, default: str) -> str | None:
     return kind if kind in ACCEPTS else None
 
 
-def _fits(value: Any, expected: str, default: str) -> bool:
+def fits(value: Any, expected: str, default: str) -> bool:
+    """Whether ``value`` may be given to a parameter of type ``expected`` whose default is
+    written ``default`` (None only where the default is None)."""
     if value is None:
         return default.strip() == "None"
     if isinstance(value, bool) and expected != "bool":
@@ -304,7 +306,7 @@ def failure_message(path: str, executed: Executed) -> str:
     """Which cell failed and how: ``scan.ipynb failed at cell index 3 (In [3]): KeyError:
     'x'``, or ``scan.ipynb timed out after 60 s at cell index 2 (In [2])``."""
     error = executed.error
-    where = _failed_cell(executed.document)
+    where = failed_cell(executed.document)
     if where is None:
         where = f"cell index {error.cell_index}"
     if error.exec_count:
@@ -314,7 +316,7 @@ def failure_message(path: str, executed: Executed) -> str:
     return f"{path} failed at {where}: {error.ename}: {error.evalue}"
 
 
-def _failed_cell(document: Mapping[str, Any]) -> str | None:
+def failed_cell(document: Mapping[str, Any]) -> str | None:
     """Where the failed cell is in the *published* notebook (papermill's own index counts
     the cells it added)."""
     index = 0

@@ -53,15 +53,24 @@ def evaluate(text: str, context: Mapping[str, Any], *, where: str = "") -> Any:
     from jinja2.exceptions import SecurityError
 
     prefix = f"{where}: " if where else ""
+    from jinja2 import Undefined
+
     function = compile_expression(text)
     try:
-        return function(**context)
+        value = function(**context)
     except UndefinedError as exc:
         raise ExpressionError(f"{prefix}{text!r}: {exc.message}") from None
     except SecurityError as exc:
         raise ExpressionError(f"{prefix}{text!r} is not allowed: {exc}") from None
     except Exception as exc:  # a type error, a division by zero, …: the maker's to fix
         raise ExpressionError(f"{prefix}{text!r} failed: {type(exc).__name__}: {exc}") from None
+    if isinstance(value, Undefined):  # `item.x` of an item without x comes back undefined
+        missing = getattr(value, "_undefined_name", None)
+        raise ExpressionError(
+            f"{prefix}{text!r}: no key or attribute {missing!r} "
+            "(write `| default(none)` to allow a missing one)"
+        )
+    return value
 
 
 @lru_cache(maxsize=1024)

@@ -45,3 +45,13 @@ def test_a_failed_expression_is_a_422_over_http() -> None:
     from appbook.extension.status import status_of
 
     assert status_of(ExpressionError("x")) == 422
+
+
+def test_a_missing_key_is_an_error_naming_the_expression_and_where() -> None:
+    with pytest.raises(ExpressionError) as info:
+        evaluate("inputs.days", {"inputs": {}}, where="step scan")
+    assert info.value.message == (
+        "step scan: 'inputs.days': no key or attribute 'days' "
+        "(write `| default(none)` to allow a missing one)"
+    )
+    assert evaluate("inputs.days | default(7)", {"inputs": {}}) == 7

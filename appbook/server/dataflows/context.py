@@ -10,7 +10,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AppbookError
-from ..expressions import ExpressionError, evaluate
+from ..expressions import evaluate
 
 if TYPE_CHECKING:
     from ..definitions.dataflows import Stage, Step
@@ -121,21 +121,12 @@ class StepCall:
         """An expression with the flow's names and ``names``; a missing key (``item.x`` of
         an item without ``x``) is an error too, as undefined names are (write
         ``item.x | default(none)`` to allow it)."""
-        from jinja2 import Undefined
-
         path = _PATH.match(text)
         if path is not None:  # `item.price`: read it without building a Jinja context
             scope = names[path[1]] if path[1] in names else self.flow.names().get(path[1])
             if isinstance(scope, Mapping) and path[2] in scope:
                 return scope[path[2]]
-        value = evaluate(text, self.flow.names(**names))  # the runner names the step
-        if isinstance(value, Undefined):
-            missing = getattr(value, "_undefined_name", None)
-            raise ExpressionError(
-                f"{text!r}: no key or attribute {missing!r} "
-                "(write `| default(none)` to allow a missing one)"
-            )
-        return value
+        return evaluate(text, self.flow.names(**names))  # the runner names the step
 
     def items(self) -> Iterator[tuple[Chunk, Iterator[Item]]]:
         """Each chunk of the source with an iterator over its items that keeps

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..server.errors import AppbookError, NotFound
 from ..server.expressions import evaluate
-from ..server.workflows.steps import StepFailed
+from ..server.workflows.steps import StepFailed, StepTimedOut
 from .workflow import MIME, begin_code
 
 if TYPE_CHECKING:
@@ -67,12 +67,6 @@ ACCEPTS: dict[str, tuple[type, ...]] = {
     "dict": (dict,),
 }
 ALIASES = {"list": "list", "dict": "dict", "tuple": "list", "string": "str", "integer": "int"}
-
-
-class StepTimedOut(StepFailed):
-    """The notebook ran past its step's ``timeout`` and was stopped."""
-
-    code = "step_timed_out"
 
 
 def run(call: StepCall) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from ..definitions.workflows import Goto, Step, WorkflowDef, duration_seconds
 from ..errors import Conflict, Forbidden, NotFound
 from ..systables import RUNS, STEP_RUNS, utcnow
 from .heartbeat import heartbeating
-from .steps import StepCall, StepFailed, handler_for
+from .steps import StepCall, StepFailed, StepTimedOut, handler_for
 
 if TYPE_CHECKING:
     from ..engine import Appbook
@@ -585,7 +585,8 @@ class Runs:
                 outcome = handler_for(step.kind)(call)
         except Exception as exc:
             message = f"step {step.name}: {getattr(exc, 'message', None) or exc}"
-            self._failed(run, step, order, call, message, now)
+            ending = "timed_out" if isinstance(exc, StepTimedOut) else "failed"
+            self._failed(run, step, order, call, message, now, ending=ending)
             return
         self._finish_step(run, step, order, call, outcome, now)
 
@@ -641,9 +642,12 @@ class Runs:
         call: StepCall | tuple[int, int],
         message: str,
         now: datetime,
+        *,
+        ending: str = "failed",
     ) -> None:
         """Count a failed attempt (``call``, or ``(step run id, attempt)`` of one whose
-        worker stopped); retry it after its backoff, or apply ``on_failure``."""
+        worker stopped); retry it after its backoff, or apply ``on_failure``; a run it ends
+        ends as ``ending`` (``timed_out`` after a step's timeout)."""
         if isinstance(call, StepCall):
             step_run_id, attempt = call.step_run_id, call.attempt
             extra = {"traceback": call.traceback, "notebook_file": call.notebook_file}
@@ -663,7 +667,7 @@ class Runs:
             else:
                 values.update(status="running", step=target)
         else:
-            values.update(status="failed", finished_at=now)
+            values.update(status=ending, finished_at=now)
         with write_transaction(self.app.engine) as conn:
             conn.execute(
                 STEP_RUNS.update()

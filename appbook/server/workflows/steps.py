@@ -37,6 +37,12 @@ class StepFailed(AppbookError):
     code = "step_failed"
 
 
+class StepTimedOut(StepFailed):
+    """The step ran past its ``timeout`` and was stopped (a run it ends is ``timed_out``)."""
+
+    code = "step_timed_out"
+
+
 @dataclass
 class StepCall:
     """One attempt at one step: what a handler needs to know and may leave behind."""

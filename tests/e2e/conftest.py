@@ -9,6 +9,7 @@ pages are kept in ``.artifacts/screenshots/`` (one of them is in the README).
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,12 +38,16 @@ def jp_server_cleanup() -> None:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """``appbook serve`` with the example apps, one preheated app kernel."""
+    """``appbook serve`` with the example apps and a chart page (``components/``), one
+    preheated app kernel."""
     folder = tmp_path_factory.mktemp("e2e")
+    components = folder / "components"
+    shutil.copytree(ROOT / "notebooks" / "examples", components)
+    shutil.copytree(Path(__file__).parent / "components", components / "e2e")
     with appbook_serve(
         folder,
         token=TOKEN,
-        publish=[ROOT / "notebooks" / "examples"],
+        publish=[components],
         env={"APPBOOK_APP_POOL_SIZE": "1"},
     ) as served:
         yield served
@@ -65,12 +70,20 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    """A fresh browser context and page (no cookies shared with other tests)."""
+    """A fresh browser context and page (no cookies shared with other tests). The page's
+    console and errors are printed (pytest shows them when the test fails)."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     try:
-        yield context.new_page()
+        yield watched(context.new_page())
     finally:
         context.close()
+
+
+def watched(page: Any) -> Any:
+    """``page``, its console and errors printed (pytest shows them when a test fails)."""
+    page.on("console", lambda m: print(f"console {m.type}: {m.text}"))
+    page.on("pageerror", lambda e: print(f"page error: {e}"))
+    return page
 
 
 def screenshot(page: Any, name: str) -> Path:

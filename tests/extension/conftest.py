@@ -1,8 +1,15 @@
-"""A real jupyter_server with the Appbook extension, on SQLite and on PostgreSQL."""
+"""A real jupyter_server with the Appbook extension, on SQLite and on PostgreSQL.
+
+Tests marked ``app_kernels`` start app kernels (tests/extension/test_apps.py and
+test_app_users.py): they run on SQLite only (kernels are slow to start, and the data layer
+suite covers both backends) with the installed Jupyter data path, where Voilà's and
+nbconvert's templates and the widget libraries are.
+"""
 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -12,8 +19,38 @@ from tornado.httpclient import HTTPResponse
 from traitlets.config import Config
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
+# pytest-jupyter points the environment's data path at a temporary folder; apps need the
+# real one (see the module docstring).
+REAL_ENV_PATH = Path(sys.prefix) / "share" / "jupyter"
+APP_KERNELS = "app_kernels"
 
 Api = Callable[..., Awaitable[HTTPResponse]]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``app_kernels`` marker."""
+    config.addinivalue_line(
+        "markers", f"{APP_KERNELS}: starts app kernels (SQLite only, installed Jupyter data)"
+    )
+
+
+@pytest.hookimpl(tryfirst=True)  # before parametrize marks and fixture parameters apply
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``app_kernels`` tests: one backend (a parametrize mark takes precedence over the
+    ``database_url`` fixture's own parameters)."""
+    if metafunc.definition.get_closest_marker(APP_KERNELS) and (
+        "database_url" in metafunc.fixturenames
+    ):
+        one = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+        metafunc.definition.add_marker(one)
+
+
+@pytest.fixture
+def jp_env_jupyter_path(request: pytest.FixtureRequest, jp_env_jupyter_path: str) -> str:
+    """``app_kernels`` tests: the installed share/jupyter; others: pytest-jupyter's own."""
+    if request.node.get_closest_marker(APP_KERNELS):
+        return str(REAL_ENV_PATH)
+    return jp_env_jupyter_path
 
 
 @pytest.fixture

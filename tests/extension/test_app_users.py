@@ -24,7 +24,7 @@ from tests.extension.test_apps import (
 )
 
 VIEWER = {"Authorization": "token viewer-token"}
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.app_kernels, pytest.mark.timeout(180)]
 
 
 class TwoUsers(IdentityProvider):
@@ -36,20 +36,6 @@ class TwoUsers(IdentityProvider):
             return User(username="viewer", name="Viewer")
         user: User | None = await super().get_user(handler)
         return user
-
-
-@pytest.fixture(params=["sqlite"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Kernels again: one backend."""
-    return f"sqlite:///{tmp_path / 'appbook.db'}"
-
-
-@pytest.fixture
-def jp_env_jupyter_path() -> str:
-    """The installed share/jupyter (Voilà's templates), as in test_apps."""
-    from tests.extension.test_apps import REAL_ENV_PATH
-
-    return str(REAL_ENV_PATH)
 
 
 @pytest.fixture

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import hashlib
 import json
-import sys
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,25 +20,12 @@ from jupyter_client import AsyncKernelClient
 from jupyter_client.session import Session
 from tornado.httpclient import HTTPClientError
 
+import appbook.extension.apps as appbook_apps
 from appbook.extension.apps import APP_NOTEBOOK
+from appbook.extension.apps.assets import STATIC_DIR, manifest
 
 EXAMPLES = Path(__file__).parents[2] / "notebooks" / "examples"
-# pytest-jupyter points the environment's data path at a temporary folder; apps need the
-# real one (Voilà's templates and the widget manager's lab extension are installed there).
-REAL_ENV_PATH = Path(sys.prefix) / "share" / "jupyter"
-pytestmark = pytest.mark.timeout(180)
-
-
-@pytest.fixture(params=["sqlite"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Apps start kernels: one backend is enough here (the data layer suite runs both)."""
-    return f"sqlite:///{tmp_path / 'appbook.db'}"
-
-
-@pytest.fixture
-def jp_env_jupyter_path() -> str:
-    """The installed share/jupyter (see REAL_ENV_PATH)."""
-    return str(REAL_ENV_PATH)
+pytestmark = [pytest.mark.app_kernels, pytest.mark.timeout(180)]
 
 
 @pytest.fixture
@@ -269,3 +257,118 @@ async def test_idle_app_kernels_are_shut_down_but_not_connected_ones_or_notebook
     assert app_kernels(apps_server) == [open_page]
     assert notebook_kernel in apps_server.kernel_manager.list_kernel_ids()
     ws.close()
+
+
+async def test_the_refill_waits_for_the_page_to_connect(
+    apps_server: Any, jp_fetch: Any, jp_ws_fetch: Any
+) -> None:
+    """Preparing the next kernel while a page opens would hold the page up: the pool refills
+    once the page has been connected to its kernel for a moment (or after fill_delay)."""
+    kernels = apps_server.web_app.settings["appbook_app_kernels"]
+    kernels.pool_size, kernels.fill_delay, kernels.fill_settle = 1, 120.0, 0.3
+    kernels.fill(APP_NOTEBOOK, "invoices")
+    await until(lambda: kernels.ready(APP_NOTEBOOK, "invoices") == 1, "a preheated kernel")
+    await jp_fetch("appbook", "apps", "invoices")
+    (served,) = app_kernels(apps_server)
+    await asyncio.sleep(1.5)
+    assert app_kernels(apps_server) == [served]  # no page yet: nothing started
+    ws = await jp_ws_fetch("api", "kernels", served, "channels")  # the page connects
+    await until(lambda: kernels.ready(APP_NOTEBOOK, "invoices") == 1, "the pool refilled")
+    ws.close()
+    await kernels.close()
+
+
+# -- what the page loads ---------------------------------------------------------------
+ASSET = re.compile(r"""<(?:script|link)\b[^>]*?\b(?:src|href)=["']([^"']+)["']""")
+CONFIG = re.compile(r'<script id="appbook-app-config" type="application/json">(.*?)</script>', re.S)
+
+
+def local_parts(url: str, base_url: str) -> list[str]:
+    """``jp_fetch`` arguments for an address on the test server."""
+    assert url.startswith(base_url), url
+    return url[len(base_url) :].split("/")
+
+
+async def test_the_page_loads_only_its_own_hashed_assets(
+    apps_server: Any, jp_fetch: Any, jp_base_url: str
+) -> None:
+    page = (await jp_fetch("appbook", "apps", "invoices")).body.decode()
+    urls = [u for u in ASSET.findall(page) if not u.startswith("data:")]
+    files = manifest()
+    assert sorted(u.rsplit("/", 1)[-1] for u in urls) == sorted(
+        files[name] for name in ("app.js", "style.css", "fontawesome-webfont.woff2")
+    )
+    # Nothing from elsewhere: no CDN, no MathJax, no Voilà front end.
+    assert all(u.startswith(f"{jp_base_url}appbook/apps/static/") for u in urls), urls
+    assert "://" not in page.split("<body", 1)[0]
+    for url in urls:
+        response = await jp_fetch(*local_parts(url, jp_base_url), headers={"Authorization": ""})
+        assert response.code == 200  # public, as JupyterLab's own static files
+        assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    # The style sheet's only outside reference is the font, by its hashed name.
+    css = (await jp_fetch("appbook", "apps", "static", files["style.css"])).body.decode()
+    refs = {r for r in re.findall(r"url\(([^)]*)\)", css) if not r.startswith("data:")}
+    assert refs == {f'"./{files["fontawesome-webfont.woff2"]}"'}
+
+
+async def test_widget_libraries_are_versioned_and_only_their_bundles_served(
+    apps_server: Any, jp_fetch: Any, jp_base_url: str
+) -> None:
+    page = (await jp_fetch("appbook", "apps", "invoices")).body.decode()
+    modules = json.loads(CONFIG.search(page).group(1))["widgetModules"]  # type: ignore[union-attr]
+    bqplot = modules["bqplot"]  # charts: loaded by the page only when it shows one
+    path, _, version = bqplot.partition("?v=")
+    assert path == f"{jp_base_url}appbook/apps/widgets/bqplot/index.js" and len(version) == 16
+    parts = local_parts(path, jp_base_url)
+    current = await jp_fetch(*parts, params={"v": version})
+    assert current.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert current.body.startswith(b"/*") or b"define(" in current.body[:200]
+    for params in ({}, {"v": "0" * 16}):  # no or an old version: revalidate
+        response = await jp_fetch(*parts, params=params)
+        assert response.headers["Cache-Control"] == "no-cache"
+    for other in (("bqplot", "extension.js"), ("nope", "index.js"), ("..", "bqplot", "index.js")):
+        response = await jp_fetch("appbook", "apps", "widgets", *other, raise_error=False)
+        assert response.code == 404, other
+
+
+async def test_voila_front_end_routes_are_not_served(apps_server: Any, jp_fetch: Any) -> None:
+    for parts in (
+        ("voila", "static", "voila.js"),
+        ("voila", "templates", "lab", "static", "voila-style.js"),
+        ("voila", "labextensions", "@jupyter-widgets", "jupyterlab-manager", "package.json"),
+        ("voila", "render", "x.ipynb"),
+        ("voila", "files", "x"),
+    ):
+        response = await jp_fetch(*parts, raise_error=False)
+        assert response.code == 404, parts
+
+
+async def test_a_closing_page_stops_its_app_kernel_and_no_other(
+    apps_server: Any, jp_fetch: Any
+) -> None:
+    await jp_fetch("appbook", "apps", "invoices")
+    (app_kernel,) = app_kernels(apps_server)
+    response = await jp_fetch("api", "kernels", method="POST", body=json.dumps({"name": "python3"}))
+    notebook_kernel = json.loads(response.body)["id"]
+    refused = await jp_fetch(
+        "voila", "api", "shutdown", notebook_kernel, method="POST", body=b"", raise_error=False
+    )
+    assert refused.code == 404
+    done = await jp_fetch("voila", "api", "shutdown", app_kernel, method="POST", body=b"")
+    assert done.code == 204
+    assert apps_server.kernel_manager.list_kernel_ids() == [notebook_kernel]
+
+
+def test_the_built_front_end_matches_its_sources() -> None:
+    """template/static is built from frontend/ (`npm ci && npm run build`) and committed;
+    the build records a hash of its sources, as build.mjs computes it."""
+    front = Path(appbook_apps.__file__).parent / "frontend"
+    digest = hashlib.sha256()
+    for name in ("package.json", "package-lock.json", "build.mjs"):
+        digest.update((front / name).read_bytes())
+    for name in ("index.js", "app.css", "sanitize-html.js"):
+        digest.update((front / "src" / name).read_bytes())
+    files = manifest()
+    assert files["sources"] == digest.hexdigest(), "rebuild: cd frontend && npm ci && npm run build"
+    built = {p.name for p in STATIC_DIR.iterdir()}
+    assert built == {*(v for k, v in files.items() if k != "sources"), "manifest.json"}

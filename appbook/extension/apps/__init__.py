@@ -12,13 +12,12 @@ from voila.paths import collect_template_paths
 
 import appbook.kernels as kernel_side
 
-from .assets import asset_routes
+from .assets import TEMPLATE_DIR, asset_routes, page_assets, widget_modules
 from .guard import guarded
 from .handlers import COMPONENT, USER_HEADER, AppHandler, AppIndexHandler, AppRequestInfoHandler
 from .kernels import AppKernels
 
 APP_NOTEBOOK = "app.ipynb"
-UNUSED_LAB_EXTENSIONS = ("@voila-dashboards/jupyterlab-preview", "jupyterlab_pygments")
 APP_DIR = Path(kernel_side.__file__).parent  # appbook/kernels/app.ipynb
 
 
@@ -29,9 +28,20 @@ def setup_apps(serverapp: Any, settings: dict[str, Any], pool_size: int) -> list
     # An app is what its definition says: no ?template= or ?theme= from the address bar.
     voila.allow_template_override = "NO"
     voila.allow_theme_override = "NO"
-    # Lab extensions an app page never uses (each is fetched and parsed by every page).
-    voila.extension_denylist = [*voila.extension_denylist, *UNUSED_LAB_EXTENSIONS]
-    template_paths = collect_template_paths(["voila", "nbconvert"], voila.template)
+    # Appbook's page template comes first: it replaces the lab template's index.html.j2
+    # (and Voilà's error page) and keeps nbconvert's cell and output blocks under it.
+    template_paths = [
+        str(TEMPLATE_DIR),
+        *collect_template_paths(["voila", "nbconvert"], voila.template),
+    ]
+    modules = widget_modules()
+    assets = page_assets(serverapp.base_url, modules)
+
+    def app_page_config(page_config: dict[str, Any], **_: Any) -> dict[str, Any]:
+        return {**page_config, "appbook": assets}
+
+    # A cold request's page gets the asset addresses here; preheated ones in AppKernels.
+    voila.page_config_hook = app_page_config
     # Voilà's error pages need its Jinja environment; its own extension sets the same one.
     if "voila_jinja2_env" not in settings:
         env = Environment(
@@ -43,7 +53,9 @@ def setup_apps(serverapp: Any, settings: dict[str, Any], pool_size: int) -> list
     # Synchronous: reading one small packaged file needs no worker threads, and the async
     # manager's (AnyIO's) outlive a server stopped by a signal and keep the process alive.
     contents = FileContentsManager(root_dir=str(APP_DIR), log=serverapp.log)
-    app_kernels = AppKernels(serverapp, voila, template_paths, contents, pool_size=pool_size)
+    app_kernels = AppKernels(
+        serverapp, voila, template_paths, contents, pool_size=pool_size, page_assets=assets
+    )
     web_settings = serverapp.web_app.settings
     base = web_settings.get("kernel_websocket_connection_class") or (
         serverapp.kernel_websocket_connection_class
@@ -64,7 +76,7 @@ def setup_apps(serverapp: Any, settings: dict[str, Any], pool_size: int) -> list
         (r"/appbook/apps/?", AppIndexHandler),
         (rf"/appbook/apps/{COMPONENT}/?", AppHandler, handler_args),
         (r"/voila/query/(?P<kernel_id>[\w-]+)", AppRequestInfoHandler),
-        *asset_routes(voila),
+        *asset_routes(modules),
     ]
 
 

@@ -22,7 +22,7 @@ from typing import Any
 from jupyter_core.utils import ensure_async
 from voila.configuration import VoilaConfiguration
 from voila.notebook_renderer import NotebookRenderer
-from voila.utils import ENV_VARIABLE, get_page_config
+from voila.utils import ENV_VARIABLE
 
 from ...kernels.apprun import PREHEAT_VARIABLE
 
@@ -41,7 +41,9 @@ class AppKernels:
         contents_manager: Any,
         *,
         pool_size: int,
-        fill_delay: float = 0.5,
+        page_assets: dict[str, Any] | None = None,
+        fill_delay: float = 5.0,
+        fill_settle: float = 1.0,
     ) -> None:
         self._km = serverapp.kernel_manager
         self._serverapp = serverapp
@@ -50,9 +52,14 @@ class AppKernels:
         self._contents = contents_manager
         self.pool_size = pool_size
         self.fill_delay = fill_delay
+        """After a hand-over, the refill starts at most this many seconds later..."""
+        self.fill_settle = fill_settle
+        """...or as soon as the page has been connected to its kernel this long."""
+        self._page_assets = page_assets or {}
         self.notebook_data: dict[str, dict[str, Any]] = {}
         self._pools: dict[tuple[str, str], list[asyncio.Task[dict[str, Any]]]] = {}
         self._culler: asyncio.Future[None] | None = None
+        self._settling: set[asyncio.Task[Any]] = set()  # refills waiting for a page
         self.preheated_served = 0
         """Requests answered by a preheated kernel (for tests and logs)."""
 
@@ -92,11 +99,12 @@ class AppKernels:
             self._serverapp.log.warning("a preheated app kernel failed to start: %s", why)
         return sum(1 for t in pool if _ready(t))
 
-    def fill(self, notebook: str, app: str, delay: float = 0.0) -> None:
-        """Start kernels for ``app`` until ``pool_size`` are ready or starting."""
+    def fill(self, notebook: str, app: str, after: str | None = None) -> None:
+        """Start kernels for ``app`` until ``pool_size`` are ready or starting; with
+        ``after`` (a kernel just handed to a page), once that page has its widgets."""
         pool = self._pools.setdefault((notebook, app), [])
         while len(pool) < self.pool_size:
-            pool.append(asyncio.ensure_future(self._preheat(notebook, app, delay)))
+            pool.append(asyncio.ensure_future(self._preheat(notebook, app, after)))
 
     def _key(self, notebook: str) -> tuple[str, str]:
         return (notebook, requested_app.get())
@@ -116,12 +124,36 @@ class AppKernels:
         renderer: NotebookRenderer = content["renderer"]
         renderer.stop_generator = True
         self.preheated_served += 1
-        self.fill(*key, delay=self.fill_delay)
+        self.fill(*key, after=content["kernel_id"])
         return content["task"], renderer.rendered_cache, content["kernel_id"]
 
-    async def _preheat(self, notebook: str, app_name: str, delay: float) -> dict[str, Any]:
-        if delay:
-            await asyncio.sleep(delay)
+    async def _page_settled(self, kernel_id: str) -> None:
+        """Until the page served by ``kernel_id`` has been connected to it ``fill_settle``
+        seconds (it has loaded its widgets by then), or ``fill_delay`` seconds at most.
+
+        Preparing the next kernel takes the server's loop for a while (the renderer, the
+        kernel's start) and a core for a second or two (the kernel's imports): done while a
+        page opens, it holds up the page's requests and its kernel's replies.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.fill_delay
+        connected_at = None
+        while loop.time() < deadline:
+            if connected_at is None and self._km._kernel_connections.get(kernel_id, 0) > 0:
+                connected_at = loop.time()
+            if connected_at is not None and loop.time() - connected_at >= self.fill_settle:
+                return
+            await asyncio.sleep(0.1)
+
+    async def _preheat(self, notebook: str, app_name: str, after: str | None) -> dict[str, Any]:
+        if after is not None:
+            task = asyncio.current_task()
+            assert task is not None
+            self._settling.add(task)
+            try:
+                await self._page_settled(after)
+            finally:
+                self._settling.discard(task)
         app = self._serverapp
         renderer = NotebookRenderer(
             voila_configuration=self._voila,
@@ -132,12 +164,9 @@ class AppKernels:
             contents_manager=self._contents,
             base_url=app.base_url,
             kernel_spec_manager=app.kernel_spec_manager,
-            page_config=get_page_config(
-                base_url=app.base_url,
-                settings=app.web_app.settings,
-                log=app.log,
-                voila_configuration=self._voila,
-            ),
+            # What the app template reads (Voilà's own page configuration lists JupyterLab
+            # extensions, which app pages do not load).
+            page_config={"baseUrl": app.base_url, "appbook": self._page_assets},
         )
         await renderer.initialize()
         env = {
@@ -210,6 +239,8 @@ class AppKernels:
         if self._culler is not None:
             self._culler.cancel()
             self._culler = None
+        for waiting in self._settling:  # no kernel started yet: safe to cancel
+            waiting.cancel()
         tasks = [task for pool in self._pools.values() for task in pool]
         self._pools.clear()
         if tasks:

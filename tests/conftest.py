@@ -30,6 +30,20 @@ REDIS_URL = os.environ.get("APPBOOK_TEST_REDIS", "redis://127.0.0.1:6379/15")
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
+@pytest.fixture(autouse=True)
+def appbook_environment() -> Iterator[None]:
+    """``APPBOOK_*`` variables as they were before each test: a test server exports its
+    data layer into ``os.environ`` for its kernels, and a later test building its config
+    from the environment would otherwise reach that test's (dropped) database."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith("APPBOOK_")}
+    try:
+        yield
+    finally:
+        for name in [k for k in os.environ if k.startswith("APPBOOK_") and k not in saved]:
+            del os.environ[name]
+        os.environ.update(saved)
+
+
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A PostgreSQL URL whose search_path is a fresh, empty schema."""

@@ -1,5 +1,6 @@
 // Builds the app page's script and styles into ../template/static, which is committed (the
-// Python package needs no Node.js): `npm ci && npm run build`.
+// Python package needs no Node.js): `npm ci && npm run build` (DEBUG_BUILD=1: unminified,
+// for reading stack traces; do not commit that build).
 //
 // Every file name carries its content hash and manifest.json maps the names the template
 // asks for to them, so the server can let browsers keep each file for good.
@@ -32,7 +33,7 @@ const result = await esbuild.build({
   absWorkingDir: here,
   entryPoints: { app: 'src/index.js', style: 'src/app.css' },
   bundle: true,
-  minify: true,
+  minify: !process.env.DEBUG_BUILD,
   format: 'iife',
   target: ['es2020', 'chrome90', 'firefox90', 'safari14'],
   outdir: out,

@@ -15,12 +15,15 @@ import * as base from '@jupyter-widgets/base';
 import { ManagerBase } from '@jupyter-widgets/base-manager';
 import * as controls from '@jupyter-widgets/controls';
 import { KernelConnection } from '@jupyterlab/services/lib/kernel/default';
+import * as KernelMessage from '@jupyterlab/services/lib/kernel/messages';
 import { ServerConnection } from '@jupyterlab/services/lib/serverconnection';
 import { MessageLoop } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
 const CONFIG_ID = 'appbook-app-config';
 const VIEW_TYPE = 'application/vnd.jupyter.widget-view+json';
+const CONTROL_TARGET = 'jupyter.widget.control'; // ipywidgets 8's, for all states at once
+const CONTROL_VERSION = '1.0.0';
 const BUILTIN = {
   '@jupyter-widgets/base': base,
   '@jupyter-widgets/controls': controls,
@@ -117,17 +120,104 @@ class AppWidgetManager extends ManagerBase {
   }
 
   /**
-   * Load every widget the kernel has (one request, through ipywidgets' control comm), then
-   * follow the widgets it creates. Comm traffic is ignored until then: while the cells
-   * still run, a widget's comm_open may reference widgets created before the socket
-   * connected, which this page never saw; the snapshot has them all.
+   * Load every widget the kernel has, then follow the kernel's changes.
+   *
+   * The page may connect while its cells still run (a kernel started for the request), so
+   * the socket can carry widget messages that reference widgets created before it
+   * connected, which this page never saw. Comm messages are therefore ignored until the
+   * kernel's snapshot of all widget states (ipywidgets' control comm, `request_states`)
+   * arrives; everything the kernel sends after it is followed. The snapshot is asked for
+   * with plain shell messages, and read from its reply's iopub message, because the
+   * connection's comm handling is off until then; while the models are being made, the
+   * connection processes no further message, so no update is lost or applied too early.
    */
-  load() {
-    this.kernel.handleComms = true;
-    this.kernel.registerCommTarget(this.comm_target_name, (comm, msg) =>
-      this.handle_comm_open(new base.shims.services.Comm(comm), msg)
+  load(timeout = 30000) {
+    const kernel = this.kernel;
+    const commId = base.uuid();
+    const send = (msgType, content, metadata = {}) =>
+      kernel.sendShellMessage(
+        KernelMessage.createMessage({
+          msgType,
+          channel: 'shell',
+          username: kernel.username,
+          session: kernel.clientId,
+          content,
+          metadata,
+        }),
+        false,
+        true
+      );
+    const snapshot = new Promise((resolve, reject) => {
+      setTimeout(() => reject(new Error('the kernel sent no widget states in time')), timeout);
+      send(
+        'comm_open',
+        { comm_id: commId, target_name: CONTROL_TARGET, data: {} },
+        { version: CONTROL_VERSION }
+      );
+      const future = send('comm_msg', { comm_id: commId, data: { method: 'request_states' } });
+      future.onIOPub = (msg) => {
+        const { content } = msg;
+        if (
+          msg.header.msg_type !== 'comm_msg' ||
+          content.comm_id !== commId ||
+          content.data.method !== 'update_states'
+        ) {
+          return undefined;
+        }
+        kernel.handleComms = true; // from the next message on
+        kernel.registerCommTarget(this.comm_target_name, (comm, opened) =>
+          this.handle_comm_open(new base.shims.services.Comm(comm), opened)
+        );
+        let made;
+        try {
+          made = this._fromStates(content.data, msg.buffers || []);
+        } catch (error) {
+          made = Promise.reject(error);
+        }
+        made.then(resolve, reject);
+        return made.catch(() => undefined); // the connection waits for the models first
+      };
+    });
+    return snapshot.finally(() => send('comm_close', { comm_id: commId, data: {} }));
+  }
+
+  /** Models (and their comms) for every widget of an `update_states` message. */
+  _fromStates(data, rawBuffers) {
+    const buffers = rawBuffers.map((b) =>
+      b instanceof DataView ? b : new DataView(b instanceof ArrayBuffer ? b : b.buffer)
     );
-    return this._loadFromKernel();
+    const paths = {};
+    const groups = {};
+    data.buffer_paths.forEach(([widgetId, ...path], i) => {
+      (paths[widgetId] = paths[widgetId] || []).push(path);
+      (groups[widgetId] = groups[widgetId] || []).push(buffers[i]);
+    });
+    // Every new_model call registers its model before any of them awaits, so a model's
+    // references to others (a box's children) find them.
+    const made = Object.entries(data.states).map(([widgetId, state]) => {
+      try {
+        if (paths[widgetId]) {
+          base.put_buffers(state, paths[widgetId], groups[widgetId]); // paths start at "state"
+        }
+        const comm = new base.shims.services.Comm(
+          this.kernel.createComm(this.comm_target_name, widgetId)
+        );
+        return this.new_model(
+          {
+            model_name: state.model_name,
+            model_module: state.model_module,
+            model_module_version: state.model_module_version,
+            model_id: widgetId,
+            comm,
+          },
+          state.state
+        ).catch((error) => console.error(`appbook: widget ${widgetId}`, error));
+      } catch (error) {
+        console.error(`appbook: widget ${widgetId}`, error); // the others still show
+        return undefined;
+      }
+    });
+    return Promise.all(made);
   }
 
   /** Show the view of model ``modelId`` in place of ``placeholder``. */

@@ -40,3 +40,16 @@ def test_import_does_not_load_nbformat() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "False"
+
+
+def test_dataflow_names_are_public_and_lazy() -> None:
+    code = (
+        "import sys, appbook; lazy = 'appbook.server.dataflows.runner' not in sys.modules; "
+        "from appbook import DataflowResult, DataflowFailed; "
+        "from appbook.server.dataflows import DataflowResult as R; "
+        "print(lazy, DataflowResult is R, issubclass(DataflowFailed, appbook.AppbookError))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.split() == ["True", "True", "True"]

@@ -196,3 +196,12 @@ class OutboundRefused(OutboundError):
     loopback, link-local, private, unspecified or multicast (checked after DNS)."""
 
     code = "outbound_refused"
+
+
+class DataflowFailed(AppbookError):
+    """A dataflow step failed for a reason of its own (a script raised, returned something
+    that is not items, a dataflow called itself too deep); the message names the dataflow,
+    stage, step and item. Failures of the engine keep their own class (ValidationError,
+    NotFound, …) with the same naming prefix."""
+
+    code = "dataflow_failed"

@@ -9,7 +9,7 @@ process with limits (:mod:`.isolate`).
 
 from __future__ import annotations
 
-from .context import DataflowFailed
+from ..errors import DataflowFailed
 from .runner import DataflowResult, definition_of, run
 
 __all__ = ["DataflowFailed", "DataflowResult", "definition_of", "run"]

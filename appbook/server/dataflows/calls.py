@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .context import MAX_DEPTH, Chunk, Chunks, DataflowFailed, Flow, StepCall
+from ..errors import DataflowFailed
+from .context import MAX_DEPTH, Chunk, Chunks, Flow, StepCall
 
 
 def call_dataflow(call: StepCall) -> Chunks:

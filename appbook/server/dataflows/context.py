@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from ..errors import AppbookError
 from ..expressions import evaluate
 
 if TYPE_CHECKING:
@@ -23,15 +22,6 @@ Chunks = Iterator[Chunk]
 MAX_DEPTH = 8
 _PATH = re.compile(r"^\s*([a-z_][a-z0-9_]*)\.([a-z_][a-z0-9_]*)\s*$")
 _NONE = object()  # dataflows calling dataflows: deeper is surely a loop
-
-
-class DataflowFailed(AppbookError):
-    """A dataflow step failed for a reason of its own (a script raised, returned something
-    that is not items, a dataflow called itself too deep); the message names the dataflow,
-    stage, step and item. Failures of the engine keep their own class (ValidationError,
-    NotFound, …) with the same naming prefix."""
-
-    code = "dataflow_failed"
 
 
 @dataclass

@@ -19,9 +19,8 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..errors import AppbookError, Conflict, NotFound, QueryError, ValidationError
+from ..errors import AppbookError, Conflict, DataflowFailed, NotFound, QueryError, ValidationError
 from ..expressions import ExpressionError
-from .context import DataflowFailed
 from .runner import DataflowResult
 
 if TYPE_CHECKING:

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..definitions.dataflows import INPUT_KINDS, DataflowDef
-from ..errors import AppbookError, NotFound
-from .context import Chunk, Chunks, DataflowFailed, Flow, RunState, StepCall, StepStats
+from ..errors import AppbookError, DataflowFailed, NotFound
+from .context import Chunk, Chunks, Flow, RunState, StepCall, StepStats
 
 if TYPE_CHECKING:
     from ..engine import Appbook

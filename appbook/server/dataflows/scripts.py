@@ -13,7 +13,8 @@ import types
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .context import Chunk, Chunks, DataflowFailed, Flow, StepCall
+from ..errors import DataflowFailed
+from .context import Chunk, Chunks, Flow, StepCall
 
 if TYPE_CHECKING:
     from ..engine import Appbook

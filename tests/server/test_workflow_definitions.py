@@ -117,6 +117,37 @@ def test_step_shapes_are_checked() -> None:
     assert "bogus" in found
 
 
+def test_dataflow_steps_name_a_dataflow_of_the_component() -> None:
+    flows = """\
+dataflows:
+  reprice:
+    stages:
+      - name: s
+        steps: [{name: a, action_model: {}}, {name: b, respond: {}}]
+"""
+    workflow = """\
+  w:
+    stages:
+      - name: s
+        steps:
+          - {name: ok, dataflow: reprice}
+          - {name: typo, dataflow: repirce}
+"""
+    with pytest.raises(DefinitionError) as info:
+        load_texts(
+            {
+                "invoices.component.yaml": BASE.replace("workflows:\n", flows + "workflows:\n")
+                + workflow
+            }
+        )
+    found = [str(p) for p in info.value.problems]
+    assert len(found) == 1, found
+    assert found[0].startswith("invoices.component.yaml:17 "), found  # the step's line
+    assert "steps[1].dataflow: unknown dataflow 'repirce' (dataflows: reprice)" in found[0]
+    # With no dataflows section at all, the message says so.
+    assert "unknown dataflow 'repirce' (dataflows: none)" in "\n".join(problems(workflow))
+
+
 def test_notebooks_must_exist_beside_the_definition(tmp_path: Path) -> None:
     (tmp_path / "invoices.component.yaml").write_text(BASE + GOOD)
     with pytest.raises(

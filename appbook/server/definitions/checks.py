@@ -118,8 +118,9 @@ def check_set(loaded: Sequence[Loaded]) -> list[Problem]:
         defn = item.definition
         for loc, message in check_pages(defn.name, defn.fields, defn.pages or {}, definitions):
             problems.append(item.source.problem(loc, message))
-        for loc, message in check_workflows(defn.workflows or {}, defn.fields, item.source.folder):
-            problems.append(item.source.problem(loc, message))
+        flows = defn.workflows or {}
+        found = check_workflows(flows, defn.fields, item.source.folder, list(defn.dataflows or {}))
+        problems += [item.source.problem(loc, message) for loc, message in found]
         for loc, message in check_dataflows(defn, definitions, item.source.folder):
             problems.append(item.source.problem(loc, message))
         problems += check_script(item)

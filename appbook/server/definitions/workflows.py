@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -246,15 +246,21 @@ def check_workflows(
     workflows: Mapping[str, WorkflowDef],
     fields: Mapping[str, Any],
     folder: Path | None = None,
+    dataflows: Collection[str] | None = None,
 ) -> Problems:
     """(path, problem) for every bad reference, unreachable step, expression, field, cron
-    expression, duration or (when ``folder`` is known) missing notebook."""
+    expression, duration, (when ``folder`` is known) missing notebook or (when
+    ``dataflows`` is known: the component's) unknown dataflow."""
     for name, workflow in workflows.items():
-        yield from _workflow(["workflows", name], workflow, fields, folder)
+        yield from _workflow(["workflows", name], workflow, fields, folder, dataflows)
 
 
 def _workflow(
-    path: list[str | int], workflow: WorkflowDef, fields: Mapping[str, Any], folder: Path | None
+    path: list[str | int],
+    workflow: WorkflowDef,
+    fields: Mapping[str, Any],
+    folder: Path | None,
+    dataflows: Collection[str] | None,
 ) -> Problems:
     steps = workflow.steps()
     names: dict[str, list[str | int]] = {}
@@ -275,6 +281,9 @@ def _workflow(
             follows.append(steps[i + 1][1].name)
         edges[step.name] = follows
         yield from _step(here, step, fields, folder)
+        if step.dataflow is not None and dataflows is not None and step.dataflow not in dataflows:
+            have = ", ".join(dataflows) or "none"
+            yield [*here, "dataflow"], f"unknown dataflow {step.dataflow!r} (dataflows: {have})"
     yield from _unreachable(path, steps, edges)
     trigger = workflow.trigger
     if trigger is not None:

@@ -329,6 +329,9 @@ def test_validation_errors_show_under_the_controls_and_write_nothing(
 
 
 def test_managers_pages(dealership: Appbook, view: AppView) -> None:
+    # The managers pages declare `roles: [managers]` (tests/kernels/test_page_roles.py
+    # checks that others are refused); the app acts as 'tester', a manager here.
+    dealership.users.add("tester", roles=["managers"])
     click(view.current, "Managers")
     grid_page = view.current
     assert (grid_page.component, grid_page.name) == ("managers", "all")

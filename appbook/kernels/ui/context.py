@@ -96,8 +96,8 @@ class Context:
                 opener.hooks.run(on_close)
 
         def open_it() -> None:
-            opener.shell.open_page(component, page, params, dialog=True)
-            opener.shell.on_dialog_close = closed
+            if opener.shell.open_page(component, page, params, dialog=True) is not None:
+                opener.shell.on_dialog_close = closed  # not for a dialog that was refused
 
         opener.hooks.later(open_it)
 

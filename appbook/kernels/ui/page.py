@@ -4,8 +4,11 @@
 an optional dialog over the top page. Each :class:`PageView` builds its layout tree: field
 nodes become controls bound to one :class:`RecordForm`, grid nodes a :class:`DataGrid`,
 buttons run actions. Action failures show in the page's status line; viewers never see a
-traceback. A component's script (``<component>.py``, see :mod:`.scripts`) hooks into its
-pages through :class:`~.hooks.PageHooks`.
+traceback. Every page opens through :meth:`AppView.open_page`, which applies the page's
+``roles:`` (:mod:`appbook.server.access`) for the user the app acts as: a page they may not
+open is not built, and the status line says which role it needs. A component's script
+(``<component>.py``, see :mod:`.scripts`) hooks into its pages through
+:class:`~.hooks.PageHooks`.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from ...server import access
 from ...server.definitions.pages import Action, Node, PageDef
 from ...server.engine import Appbook
 from ...server.errors import NotFound
@@ -299,12 +303,15 @@ class PageView(widgets.VBox):  # type: ignore[misc]
                     raise NotFound(f"page {self.name!r} has no form to set values in")
                 for name, value in action.set.items():
                     self.form.set_value(name, self._param(value, row))
-            elif action.open_page:
-                self.shell.open_page(self.component, action.open_page, params, dialog=action.dialog)
-            elif action.open:
-                self.shell.open_page(
-                    action.open.component, action.open.page, params, dialog=action.dialog
+            elif action.open_page or action.open:
+                # A page the user may not open stops the list (its status line says why).
+                component, page = (
+                    (action.open.component, action.open.page)
+                    if action.open
+                    else (self.component, action.open_page or "")
                 )
+                opened = self.shell.open_page(component, page, params, dialog=action.dialog)
+                return opened is not None
             elif action.run_workflow:
                 return self._run_workflow(action.run_workflow, params, row)
             elif action.call:
@@ -399,6 +406,8 @@ class AppView(widgets.VBox):  # type: ignore[misc]
         children = [style, self._page_box, self.scripts.log, self._backdrop, self._dialog_box]
         super().__init__(children=children)
         self.add_class("appbook-app")
+        self.refused: str | None = None  # why the home page did not open, if it did not
+        self._home = (component, page, dict(params or {}))
         # The first page is the app's home: opened as a page even if declared as a dialog
         # (a dialog needs a page under it, and there is none yet).
         self.open_page(component, page, params or {}, home=True)
@@ -408,6 +417,15 @@ class AppView(widgets.VBox):  # type: ignore[misc]
         """The page on top (under any dialog)."""
         return self.stack[-1]
 
+    def refusal(self, component: str, page: str) -> str | None:
+        """Why the app's user may not open ``component``'s ``page`` (its ``roles:``), or
+        None. An unknown page is not refused here: opening it says it does not exist."""
+        definition = self.app[component].definition.pages or {}
+        found = definition.get(page)
+        if found is None:
+            return None
+        return access.check(self.app.users, self.app.actor, page, found)
+
     def open_page(
         self,
         component: str,
@@ -416,8 +434,13 @@ class AppView(widgets.VBox):  # type: ignore[misc]
         *,
         dialog: bool = False,
         home: bool = False,
-    ) -> PageView:
-        """Open a page (pushed on the stack, or as the dialog)."""
+    ) -> PageView | None:
+        """Open a page (pushed on the stack, or as the dialog); None, and the reason in the
+        status line, when the app's user may not open it."""
+        refused = self.refusal(component, page)
+        if refused is not None:
+            self._refuse(refused, home=home)
+            return None
         view = PageView(self, component, page, params)
         if not home and (dialog or view.page.dialog):
             self.close_dialog()
@@ -433,6 +456,18 @@ class AppView(widgets.VBox):  # type: ignore[misc]
         self.scripts.log.show_to(is_maker(self.app))  # the user may be bound since (preheating)
         view.hooks.start()
         return view
+
+    def _refuse(self, message: str, *, home: bool) -> None:
+        """Say ``message`` where the user looks: the status line of the dialog or page on
+        top; for a home page that did not open, a status line in its place."""
+        if not home and (self.dialog is not None or self.stack):
+            (self.dialog or self.current).status.show("error", f"{message}.")
+            return
+        self.refused = message
+        status = StatusLine()
+        status.add_class("appbook-refused")
+        status.show("error", f"{message}.")
+        self._page_box.children = [status]
 
     def back(self) -> None:
         """Return to the previous page (or close the dialog)."""
@@ -468,7 +503,7 @@ class AppView(widgets.VBox):  # type: ignore[misc]
         must not leave that page with an old version). Live pages also follow events; this
         covers pages shown with ``live=False``."""
         self.refresh_grids()
-        top = self.dialog or self.current
+        top = self.dialog or (self.current if self.stack else None)
         for view in self.stack:
             form = view.form
             if view is not top and form is not None and form.record_id and not form.dirty:
@@ -477,8 +512,21 @@ class AppView(widgets.VBox):  # type: ignore[misc]
     def user_bound(self) -> None:
         """The signed-in user is known now (a preheated app's first page was built acting as
         nobody yet): show the Log if they are a maker, and run the open pages' ``on_load``
-        again as them."""
+        again as them. The home page's ``roles:`` hold for them, not for nobody: a home
+        refused to nobody opens now if they may open it, and one they may not open closes."""
         self.scripts.log.show_to(is_maker(self.app))
+        component, page, params = self._home
+        refused = self.refusal(component, page)
+        if refused is not None:
+            self.close_dialog()
+            while self.stack:
+                self.stack.pop().close()
+            self._refuse(refused, home=True)
+            return
+        if not self.stack:
+            self.refused = None
+            self.open_page(component, page, params, home=True)
+            return
         for view in [*self.stack, *([self.dialog] if self.dialog is not None else [])]:
             view.hooks.loaded()
 

@@ -41,7 +41,18 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
+
+from ..users import ROLE_NAME
 
 # The control kinds a `field` node may ask for; appbook.kernels.ui.defaults implements each
 # (a test keeps the two lists equal).
@@ -235,8 +246,28 @@ class PageDef(_Model):
     title: StrictStr | None = None
     params: list[StrictStr] = Field(default_factory=list)
     dialog: StrictBool = Field(False, description="Shown as a modal dialog over the opener.")
-    roles: list[StrictStr] | None = Field(None, description="Only these roles may open it.")
+    roles: list[StrictStr] | None = Field(
+        None, description="Only users holding one of these roles (and makers) may open it."
+    )
     layout: list[Node]
+
+    @field_validator("roles")
+    @classmethod
+    def _role_names(cls, roles: list[str] | None) -> list[str] | None:
+        # A role no user can hold (a typo in case, say) would lock the page silently.
+        if roles is None:
+            return None
+        if not roles:
+            raise ValueError(
+                "list at least one role, or leave roles out for a page every app user may open"
+            )
+        for role in roles:
+            if not ROLE_NAME.fullmatch(role):
+                raise ValueError(
+                    f"{role!r} is not a role name: lower-case letters, digits, _ and - "
+                    "(starting with a letter), as `appbook users add --role` takes them"
+                )
+        return roles
 
 
 def check_pages(

@@ -26,7 +26,8 @@ What one attempt does:
    failure, ``call.traceback`` gets the clean traceback (no colour codes) and
    :class:`StepFailed` names the cell (its index in the published notebook, and its
    execution count), the exception and its value, or (:class:`StepTimedOut`) "timed out
-   after N s".
+   after N s". A cancel of the run while the notebook executes stops it at the running cell
+   (``call.cancelled``, set by the heartbeat) and kills that kernel.
 """
 
 from __future__ import annotations
@@ -92,12 +93,15 @@ def run(call: StepCall) -> dict[str, Any]:
                 metadata={"run": context},
                 label=f"{call.run['component']}/{path}",
                 workdir=Path(folder),
+                stop=call.cancelled,  # set by the heartbeat when the run is cancelled
             )
         except Exception as exc:
             raise StepFailed(f"{path} could not run: {exc}") from exc
     stored = _store(call, executed)
     if executed.error is not None:
         call.traceback = clean_traceback(executed.error.traceback)
+        if executed.cancelled:
+            raise StepFailed(f"{path} was stopped: its run was cancelled")
         failed = StepTimedOut if executed.timed_out is not None else StepFailed
         raise failed(failure_message(path, executed))
     if stored is not None:

@@ -16,13 +16,15 @@ Extra keyword arguments of ``papermill.execute_notebook`` for this engine: ``poo
 :class:`~appbook.kernels.pool.KernelPool`; default: the process's
 :func:`~appbook.kernels.pool.default_pool`), ``begin`` (code run silently before the first
 cell), ``notebook_timeout`` (seconds for the whole notebook), ``metadata`` (the notebook's
-``appbook`` metadata) and ``input_label`` (recorded as the input path instead of a
-temporary file's).
+``appbook`` metadata), ``input_label`` (recorded as the input path instead of a
+temporary file's) and ``stop`` (a :class:`threading.Event` that stops the notebook at the
+cell that runs once it is set).
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -87,6 +89,11 @@ class Executed:
         value = self.document.get("metadata", {}).get("appbook", {}).get("timed_out")
         return None if value is None else float(value)
 
+    @property
+    def cancelled(self) -> bool:
+        """Whether ``stop`` ended the notebook (its run was cancelled)."""
+        return bool(self.document.get("metadata", {}).get("appbook", {}).get("cancelled"))
+
 
 def execute(
     nb: NotebookNode,
@@ -98,6 +105,7 @@ def execute(
     metadata: dict[str, Any] | None = None,
     label: str | None = None,
     workdir: Path,
+    stop: threading.Event | None = None,
 ) -> Executed:
     """Run ``nb`` with papermill on a pooled kernel; the output notebook and its failure
     (papermill's error, or None). ``workdir`` holds papermill's input and output files.
@@ -129,6 +137,7 @@ def execute(
             notebook_timeout=timeout,
             metadata=metadata,
             input_label=label,
+            stop=stop,
         )
     except PapermillExecutionError as exc:
         error = exc

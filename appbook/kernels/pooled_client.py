@@ -13,7 +13,8 @@ Two things are added to papermill's ``execute``. Before the first cell, a *begin
 bounds the whole notebook: when it passes, the cell that is running gets a ``TimeoutError``
 output, execution stops, and the kernel is killed (it serves nobody after this notebook
 anyway); papermill then marks that cell and raises as for any failure. A kernel that dies
-mid-cell is reported the same way, as ``DeadKernelError``.
+mid-cell is reported the same way, as ``DeadKernelError``, and so is a ``stop`` event set
+while a cell runs (its workflow run was cancelled), as ``Cancelled``.
 
 This module imports papermill, so papermill's entry point names the small
 :class:`appbook.kernels.papermill_engine.AppbookEngine` instead, which imports it on use.
@@ -22,6 +23,7 @@ This module imports papermill, so papermill's entry point names the small
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +40,7 @@ from papermill.utils import merge_kwargs, remove_args
 from .pool import KernelPool, PooledKernel, default_pool
 
 CANCEL_GRACE = 5.0  # seconds a cell may take to unwind once its notebook timed out
+STOP_POLL = 0.25  # how often a running cell looks at its ``stop`` event
 
 
 class _Stopped(Exception):
@@ -60,6 +63,7 @@ class PooledNotebookClient(PapermillNotebookClient):  # type: ignore[misc]
         *,
         begin: str = "",
         notebook_timeout: float | None = None,
+        stop: threading.Event | None = None,
         **kw: Any,
     ) -> None:
         super().__init__(nb_man, km=kernel.km, **kw)
@@ -67,7 +71,9 @@ class PooledNotebookClient(PapermillNotebookClient):  # type: ignore[misc]
         self.kernel = kernel
         self.begin = begin
         self.notebook_timeout = notebook_timeout
+        self.stop = stop
         self.timed_out = False
+        self.stopped = False  # by ``stop``
         self.kernel_died = False
 
     async def async_start_new_kernel(self, **kwargs: Any) -> None:
@@ -121,10 +127,11 @@ class PooledNotebookClient(PapermillNotebookClient):  # type: ignore[misc]
     async def _execute_cell(self, cell: NotebookNode, index: int, deadline: float | None) -> None:
         if deadline is not None and time.monotonic() >= deadline and _runs(cell):
             raise self._timeout()
+        if self.stop is not None and self.stop.is_set() and _runs(cell):
+            raise self._cancelled()
         task = asyncio.ensure_future(self.async_execute_cell(cell, index))
-        left = None if deadline is None else max(0.0, deadline - time.monotonic())
-        done, _ = await asyncio.wait({task}, timeout=left)
-        if task in done:
+        done = await self._wait(task, deadline)
+        if done:
             try:
                 task.result()
             except DeadKernelError:
@@ -135,7 +142,10 @@ class PooledNotebookClient(PapermillNotebookClient):  # type: ignore[misc]
                     "It exited or was killed (out of memory?) before the cell finished.",
                 ) from None
             return
-        self.timed_out = True
+        if self.stop is not None and self.stop.is_set():
+            self.stopped = True
+        else:
+            self.timed_out = True
         # nbclient unwinds a cell whose reply poll is cancelled (as when its kernel dies).
         poll = self.task_poll_for_reply
         if poll is not None and not poll.done():
@@ -147,7 +157,29 @@ class PooledNotebookClient(PapermillNotebookClient):  # type: ignore[misc]
             task.cancel()
         elif not task.cancelled():
             task.exception()  # retrieved: it is the cancellation we caused
-        raise self._timeout()
+        raise self._cancelled() if self.stopped else self._timeout()
+
+    async def _wait(self, task: asyncio.Future[Any], deadline: float | None) -> bool:
+        """Wait for the cell until ``deadline`` or ``stop``; whether it finished."""
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if self.stop is not None:
+                left = STOP_POLL if left is None else min(left, STOP_POLL)
+            done, _ = await asyncio.wait({task}, timeout=left)
+            if done:
+                return True
+            if self.stop is not None and self.stop.is_set():
+                return False
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+
+    def _cancelled(self) -> _Stopped:
+        self.stopped = True
+        return _Stopped(
+            "Cancelled",
+            "the run was cancelled",
+            "The workflow run was cancelled while this cell ran; its kernel was stopped.",
+        )
 
     def _timeout(self) -> _Stopped:
         seconds = f"{self.notebook_timeout:g}"
@@ -170,7 +202,8 @@ class PooledEngine(Engine):  # type: ignore[misc]
     :class:`KernelPool`; default :func:`default_pool`), ``begin`` (code run silently before
     the first cell), ``notebook_timeout`` (seconds for the whole notebook), ``metadata``
     (merged into the notebook's ``appbook`` metadata) and ``input_label`` (recorded as the
-    input path instead of a temporary file's)."""
+    input path instead of a temporary file's), ``stop`` (a :class:`threading.Event`: set, it
+    stops the notebook at the cell that runs)."""
 
     @classmethod
     def execute_managed_notebook(
@@ -187,6 +220,7 @@ class PooledEngine(Engine):  # type: ignore[misc]
         notebook_timeout: float | None = None,
         metadata: dict[str, Any] | None = None,
         input_label: str | None = None,
+        stop: threading.Event | None = None,
         **kwargs: Any,
     ) -> NotebookNode:
         pool = pool if pool is not None else default_pool()
@@ -206,7 +240,7 @@ class PooledEngine(Engine):  # type: ignore[misc]
         if input_label is not None:
             nb_man.nb.metadata.papermill["input_path"] = input_label
             nb_man.nb.metadata.papermill["output_path"] = None
-        run = _Run(pool, nb_man, begin, notebook_timeout, dict(metadata or {}), final_kwargs)
+        run = _Run(pool, nb_man, begin, notebook_timeout, dict(metadata or {}), final_kwargs, stop)
         return pool.run(run.execute(float(start_timeout)))
 
 
@@ -218,6 +252,7 @@ class _Run:
     notebook_timeout: float | None
     metadata: dict[str, Any]
     client_kwargs: dict[str, Any]
+    stop: threading.Event | None = None
 
     async def execute(self, start_timeout: float) -> NotebookNode:
         began = time.monotonic()
@@ -235,12 +270,15 @@ class _Run:
                 kernel,
                 begin=self.begin,
                 notebook_timeout=self.notebook_timeout,
+                stop=self.stop,
                 **self.client_kwargs,
             )
             nb: NotebookNode = await client.async_execute_pooled()
         finally:
-            stuck = client is None or client.timed_out or client.kernel_died
+            stuck = client is None or client.timed_out or client.stopped or client.kernel_died
             await self.pool.arelease(kernel, kill=stuck)
         if client.timed_out:
             nb.metadata["appbook"]["timed_out"] = self.notebook_timeout
+        if client.stopped:
+            nb.metadata["appbook"]["cancelled"] = True
         return nb

@@ -5,6 +5,7 @@ the file store, and failures, timeouts, wrong parameters and missing notebooks n
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,11 @@ workflows:
       - name: s
         steps:
           - {name: sleep, notebook: nb/sleep.ipynb, timeout: 1s}
+  long:
+    stages:
+      - name: s
+        steps:
+          - {name: sleep, notebook: nb/sleep.ipynb}
   typed:
     stages:
       - name: s
@@ -251,6 +257,30 @@ def test_a_notebook_past_its_timeout_is_stopped_and_the_run_times_out(orders: Ap
     assert sleeping.metadata.papermill.exception is True
     assert sleeping.outputs[-1].ename == "TimeoutError"
     assert nb.metadata.appbook.timed_out == 1
+
+
+def test_cancelling_a_run_stops_its_running_notebook(orders: Appbook) -> None:
+    started = orders.as_user("ada").runs.start("orders", "long")
+    worker = threading.Thread(target=orders.runs.advance, args=(int(started["id"]),))
+    worker.start()
+    deadline = time.monotonic() + 60
+    while not [s for s in orders.runs.steps(started["id"]) if s["status"] == "running"]:
+        assert time.monotonic() < deadline, "the step never started"
+        time.sleep(0.05)
+    orders.runs.cancel(int(started["id"]))
+    worker.join(timeout=60)  # the notebook sleeps 120 s: only the cancel ends it sooner
+    assert not worker.is_alive(), "the cancel did not stop the notebook"
+    ended = orders.runs.get(int(started["id"]))
+    assert ended["status"] == "cancelled"
+    (step,) = orders.runs.steps(started["id"])
+    assert step["status"] == "cancelled"
+    assert step["error"] == "step sleep: nb/sleep.ipynb was stopped: its run was cancelled"
+    nb = executed(orders, step)
+    sleeping = next(c for c in nb.cells if "time.sleep" in c.get("source", ""))
+    assert sleeping.outputs[-1].ename == "Cancelled"
+    after = next(c for c in nb.cells if c.get("source") == "after = True")
+    assert after.execution_count is None
+    assert nb.metadata.appbook.cancelled is True
 
 
 def test_a_kernel_that_dies_fails_the_attempt_saying_so(orders: Appbook) -> None:

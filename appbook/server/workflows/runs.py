@@ -293,6 +293,12 @@ class Runs:
             if not result.rowcount:
                 raise Conflict(f"workflow run {run_id} is not leased to {owner}", field=None)
 
+    def has_ended(self, run_id: int) -> bool:
+        """Whether the run has ended (a cancel while one of its steps runs, say)."""
+        query = sa.select(RUNS.c.status).where(RUNS.c.id == run_id)
+        with read_transaction(self.app.engine) as conn:
+            return conn.execute(query).scalar() in TERMINAL
+
     def _has_room(self, conn: Any, row: Any, moment: datetime) -> bool:
         try:
             cap = self._workflow(row["component"], row["workflow"]).max_concurrent
@@ -581,7 +587,7 @@ class Runs:
             context=self._context(run),
         )
         try:
-            with heartbeating(self, int(run["id"]), owner):
+            with heartbeating(self, int(run["id"]), owner, on_end=call.cancelled.set):
                 outcome = handler_for(step.kind)(call)
         except Exception as exc:
             message = f"step {step.name}: {getattr(exc, 'message', None) or exc}"
@@ -668,11 +674,18 @@ class Runs:
                 values.update(status="running", step=target)
         else:
             values.update(status=ending, finished_at=now)
+        # A step stopped because its run was cancelled is not a failure of the step.
+        cancelled = isinstance(call, StepCall) and call.cancelled.is_set()
         with write_transaction(self.app.engine) as conn:
             conn.execute(
                 STEP_RUNS.update()
                 .where(STEP_RUNS.c.id == step_run_id)
-                .values(status="failed", error=message, finished_at=now, **extra)
+                .values(
+                    status="cancelled" if cancelled else "failed",
+                    error=message,
+                    finished_at=now,
+                    **extra,
+                )
             )
             conn.execute(_live(run["id"], values))
 
@@ -693,7 +706,7 @@ class Runs:
         )
         with read_transaction(self.app.engine) as conn:
             statuses = list(conn.execute(query).scalars())
-        return len(statuses) + 1, sum(s != "failed" for s in statuses) + 1
+        return len(statuses) + 1, sum(s not in ("failed", "cancelled") for s in statuses) + 1
 
     def _context(self, run: dict[str, Any]) -> dict[str, Any]:
         record = (

@@ -14,6 +14,7 @@ the first time a step of that kind runs, so a plug-in package can add kinds too.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -58,6 +59,9 @@ class StepCall:
     traceback: str = ""
     notebook_file: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Set (from the heartbeat thread) once the run is cancelled while this step runs: a
+    # long handler watches it and stops early (a notebook step interrupts its cell).
+    cancelled: threading.Event = field(default_factory=threading.Event)
 
     @property
     def idempotency_key(self) -> str:

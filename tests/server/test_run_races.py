@@ -9,6 +9,7 @@ import pytest
 from appbook.server.engine import Appbook
 from appbook.server.errors import Conflict
 from appbook.server.systables import utcnow
+from appbook.server.workflows import approvals
 
 ASK = """\
 name: asks
@@ -39,12 +40,12 @@ def test_of_two_decisions_made_at_once_one_is_taken(asks: Appbook) -> None:
     assert waiting["status"] == "waiting"
     runs = asks.runs
     # Both deciders read the run while it waited; ada writes first.
-    pending = runs._pending(int(run["id"]))
+    pending = approvals.pending(runs, int(run["id"]))
     assert pending is not None
-    step = runs._step_named(waiting, pending["step"])
-    runs._decided(waiting, step, pending, "ada", True, "", utcnow())
+    step = runs.step_named(waiting, pending["step"])
+    approvals.decided(runs, waiting, step, pending, "ada", True, "", utcnow())
     with pytest.raises(Conflict, match=r"step ok of workflow run \d+ was decided already"):
-        runs._decided(waiting, step, pending, "bob", False, "", utcnow())
+        approvals.decided(runs, waiting, step, pending, "bob", False, "", utcnow())
     final = runs.advance(int(run["id"]))
     assert final["status"] == "succeeded" and final["outputs"]["ok"]["by"] == "ada"
 

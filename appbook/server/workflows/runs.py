@@ -23,8 +23,9 @@ import sqlalchemy as sa
 
 from ..db import exclusive_lock, read_transaction, write_transaction
 from ..definitions.workflows import Goto, Step, WorkflowDef, duration_seconds
-from ..errors import Conflict, Forbidden, NotFound
+from ..errors import Conflict, NotFound
 from ..systables import RUNS, STEP_RUNS, utcnow
+from . import approvals
 from .heartbeat import heartbeating
 from .steps import StepCall, StepFailed, StepTimedOut, handler_for
 
@@ -219,7 +220,7 @@ class Runs:
             if status in TERMINAL:
                 raise Conflict(f"workflow run {run_id} has already ended ({status})", field=None)
             values = {"status": "cancelled", "finished_at": now, "wake_at": None}
-            conn.execute(_live(run_id, {**values, "updated_at": now}))
+            conn.execute(live(run_id, {**values, "updated_at": now}))
         return self.get(run_id)
 
     # -- who runs what: leases -----------------------------------------------------------
@@ -348,7 +349,7 @@ class Runs:
             moment = now or utcnow()
             with write_transaction(self.app.engine) as conn:
                 values = {"status": "failed", "error": message, "finished_at": moment}
-                conn.execute(_live(run_id, {**values, "updated_at": moment}))
+                conn.execute(live(run_id, {**values, "updated_at": moment}))
             return self._release(self.get(int(run["id"])), owner)
 
     def _advance(
@@ -365,11 +366,11 @@ class Runs:
                 return self._release(run, owner)
             moment = now or utcnow()
             due = run["wake_at"] is None or run["wake_at"] <= moment
-            pending = self._pending(run_id) if run["status"] == "waiting" else None
+            pending = approvals.pending(self, run_id) if run["status"] == "waiting" else None
             if pending is not None:  # an approval: a decision, or its deadline, moves it on
                 if run["wake_at"] is None or not due:
                     return self._release(run, owner)
-                self._expire(run, pending, moment)
+                approvals.expire(self, run, pending, moment)
                 continue
             if run["status"] == "waiting" and not due:
                 return self._release(run, owner)
@@ -380,7 +381,7 @@ class Runs:
                 return self._requeue(run, owner)
             self._step(run, moment, owner)
 
-    # -- approvals ----------------------------------------------------------------------
+    # -- approvals (see :mod:`.approvals`) ------------------------------------------------
     def decide(
         self,
         run_id: int,
@@ -395,108 +396,18 @@ class Runs:
         app kernels, where no step may run) queued for an executor. Forbidden unless the
         step names that user, or its role is one of theirs; Conflict if the run waits for no
         approval."""
-        run = self.get(run_id)
-        pending = self._pending(run_id) if run["status"] == "waiting" else None
-        if pending is None:
-            raise Conflict(f"workflow run {run_id} is not waiting for an approval", field=None)
-        step = self._step_named(run, pending["step"])
-        assert step.approval is not None
-        allowed = step.approval.user == user or (
-            step.approval.role is not None
-            and any(u.name == user for u in self.app.users.with_role(step.approval.role))
-        )
-        if not allowed:
-            who = step.approval.user or f"a user with role {step.approval.role!r}"
-            raise Forbidden(f"step {step.name} waits for {who}, not {user!r}")
-        self._decided(run, step, pending, user, approve, comment, utcnow())
+        approvals.decide(self, run_id, user, approve=approve, comment=comment)
         if not advance:
-            return self._queue_unheld(run_id)
+            return approvals.queue_unheld(self, run_id)
         return self.advance(run_id)
 
-    def _queue_unheld(self, run_id: int) -> dict[str, Any]:
-        """A run moved on by a decision, held by nobody, goes back to the queue."""
-        with write_transaction(self.app.engine) as conn:
-            conn.execute(
-                RUNS.update()
-                .where(
-                    RUNS.c.id == run_id,
-                    RUNS.c.status == "running",
-                    RUNS.c.lease_owner.is_(None),
-                )
-                .values(status="queued", updated_at=utcnow(), dispatched_at=None)
-            )
-        return self.get(run_id)
-
-    def _decided(
-        self,
-        run: dict[str, Any],
-        step: Step,
-        pending: dict[str, Any],
-        user: str,
-        approve: bool,
-        comment: str,
-        now: datetime,
-    ) -> None:
-        assert step.approval is not None
-        order = self._order(run)
-        decision = {"approved": approve, "by": user, "comment": comment, "at": now.isoformat()}
-        values: dict[str, Any] = {
-            "outputs": {**run["outputs"], step.name: decision},
-            "updated_at": now,
-            "wake_at": None,
-        }
-        following = (step.next or _after(order, step)) if approve else step.approval.rejected
-        if following is not None:
-            values.update(status="running", step=following)
-        elif approve:
-            values.update(status="succeeded", step=None, finished_at=now)
-        else:
-            values.update(
-                status="failed", finished_at=now, error=f"step {step.name}: rejected by {user}"
-            )
-        with write_transaction(self.app.engine) as conn:
-            # Compare and set: of two decisions made at the same moment, one is taken.
-            taken = conn.execute(
-                STEP_RUNS.update()
-                .where(STEP_RUNS.c.id == pending["id"], STEP_RUNS.c.status == "waiting")
-                .values(status="succeeded", outputs=decision, finished_at=now)
-            ).rowcount
-            if not taken:
-                message = f"step {step.name} of workflow run {run['id']} was decided already"
-                raise Conflict(message, field=None)
-            # A run cancelled meanwhile stays cancelled.
-            conn.execute(_live(run["id"], values))
-
-    def _expire(self, run: dict[str, Any], pending: dict[str, Any], now: datetime) -> None:
-        step = self._step_named(run, pending["step"])
-        assert step.approval is not None
-        expiry = step.approval.on_expiry
-        if expiry == "fail":
-            message = f"step {step.name}: no decision before the deadline"
-            with write_transaction(self.app.engine) as conn:
-                conn.execute(
-                    STEP_RUNS.update()
-                    .where(STEP_RUNS.c.id == pending["id"])
-                    .values(status="failed", error=message, finished_at=now)
-                )
-                values = {"status": "timed_out", "error": message, "finished_at": now}
-                conn.execute(_live(run["id"], {**values, "updated_at": now}))
-            return
-        self._decided(run, step, pending, "(deadline)", expiry == "approve", "", now)
-
-    def _pending(self, run_id: int) -> dict[str, Any] | None:
-        query = sa.select(STEP_RUNS).where(
-            STEP_RUNS.c.run_id == run_id, STEP_RUNS.c.status == "waiting"
-        )
-        with read_transaction(self.app.engine) as conn:
-            row = conn.execute(query).mappings().first()
-        return None if row is None else dict(row)
-
-    def _order(self, run: dict[str, Any]) -> list[Step]:
+    def order(self, run: dict[str, Any]) -> list[Step]:
+        """The run's workflow's steps, in order."""
         return [step for _, step in self._workflow(run["component"], run["workflow"]).steps()]
 
-    def _step_named(self, run: dict[str, Any], name: str) -> Step:
-        return next(s for s in self._order(run) if s.name == name)
+    def step_named(self, run: dict[str, Any], name: str) -> Step:
+        """The step ``name`` of the run's workflow."""
+        return next(s for s in self.order(run) if s.name == name)
 
     def _recover(self, run_id: int, now: datetime) -> None:
         stranded = self._stranded(run_id)
@@ -541,7 +452,7 @@ class Runs:
     def _end(self, run_id: int, status: str, now: datetime) -> None:
         with write_transaction(self.app.engine) as conn:
             values = {"status": status, "finished_at": now, "updated_at": now, "wake_at": None}
-            conn.execute(_live(run_id, values))
+            conn.execute(live(run_id, values))
 
     def _step(self, run: dict[str, Any], now: datetime, owner: str) -> None:
         definition = self._workflow(run["component"], run["workflow"])
@@ -607,7 +518,7 @@ class Runs:
     ) -> None:
         now = max(now, utcnow())  # the step took time: the run ends or goes on from here
         status = outcome.get("status")
-        following = outcome.get("next") or step.next or _after(order, step)
+        following = outcome.get("next") or step.next or after(order, step)
         values: dict[str, Any] = {
             "outputs": {**run["outputs"], step.name: outcome["outputs"]},
             "updated_at": now,
@@ -638,7 +549,7 @@ class Runs:
                 )
             )
             # A run cancelled while its step ran stays cancelled.
-            conn.execute(_live(run["id"], values))
+            conn.execute(live(run["id"], values))
 
     def _failed(
         self,
@@ -666,7 +577,7 @@ class Runs:
             values.update(status="waiting", wake_at=now + timedelta(seconds=backoff))
         elif step.on_failure == "continue" or isinstance(step.on_failure, Goto):
             target = (
-                step.on_failure.goto if isinstance(step.on_failure, Goto) else _after(order, step)
+                step.on_failure.goto if isinstance(step.on_failure, Goto) else after(order, step)
             )
             if target is None:
                 values.update(status="succeeded", step=None, finished_at=now)
@@ -687,7 +598,7 @@ class Runs:
                     **extra,
                 )
             )
-            conn.execute(_live(run["id"], values))
+            conn.execute(live(run["id"], values))
 
     # -- helpers ------------------------------------------------------------------------
     def _workflow(self, component: str, workflow: str) -> WorkflowDef:
@@ -717,7 +628,7 @@ class Runs:
         return {"record": record, "inputs": run["inputs"], "steps": run["outputs"], "run": run}
 
 
-def _live(run_id: int, values: dict[str, Any]) -> sa.Update:
+def live(run_id: int, values: dict[str, Any]) -> sa.Update:
     """An update of a run that has not ended; one that ends it also lets go of its lease,
     in the same transaction, so no ended run looks held."""
     if values.get("status") in TERMINAL:
@@ -726,7 +637,7 @@ def _live(run_id: int, values: dict[str, Any]) -> sa.Update:
     return update.values(**values)
 
 
-def _after(order: list[Step], step: Step) -> str | None:
+def after(order: list[Step], step: Step) -> str | None:
     """The step after ``step`` in order, if any (only for steps that fall through)."""
     if step.kind in ("finish", "reset_to_draft"):
         return None

@@ -1,7 +1,8 @@
-"""``import_file``: rows of a CSV, JSON (an array) or JSON-lines file of the file store,
-in chunks; ``export_file``: items to such a file, stored once the run has committed (the
-file store writes in a transaction of its own, which on SQLite could not start while the
-run holds the write lock; a rolled-back run so stores nothing)."""
+"""``import_file``: rows of a CSV, XLSX, JSON (an array) or JSON-lines file of the file
+store, in chunks; ``export_file``: items to such a file, stored once the run has committed
+(the file store writes in a transaction of its own, which on SQLite could not start while
+the run holds the write lock; a rolled-back run so stores nothing). ``render_template``'s
+PDFs are stored the same way (:func:`store_after_commit`)."""
 
 from __future__ import annotations
 
@@ -10,40 +11,63 @@ import io
 import json
 import tempfile
 from collections.abc import Iterator
-from pathlib import PurePath
-from typing import Any
+from pathlib import Path, PurePath
+from typing import IO, Any, cast
 
 from ..errors import ValidationError
-from .context import Chunk, Chunks, StepCall
+from .context import Chunk, Chunks, Item, StepCall
 
 CHUNK = 1000
-SPOOL = 8 * 1024**2  # an export stays in memory up to this size, then goes to a temp file
+SPOOL = 8 * 1024**2  # a file stays in memory up to this size, then goes to a temp file
+MEDIA = {
+    "csv": "text/csv",
+    "json": "application/json",
+    "jsonl": "application/x-ndjson",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "pdf": "application/pdf",
+}
 
 
 def import_file(call: StepCall) -> Chunks:
-    """The file's rows as items (CSV cells as text), ``CHUNK`` at a time."""
+    """The file's rows as items (CSV cells as text, XLSX cells with their types),
+    ``CHUNK`` at a time."""
     files = call.flow.state.app.file_store
     file_id = str(call.eval(call.config.file))
     info = files.stat(file_id)
     fmt = call.config.format or PurePath(info.name).suffix.lstrip(".").lower()
-    stream = io.BytesIO(files.get(file_id))
-    rows = _rows(stream, fmt, info.name)
-    chunk: Chunk = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) >= CHUNK:
+    with _spooled(files.open(file_id)) as stream:
+        chunk: Chunk = []
+        for row in _rows(stream, fmt, info.name, call.config.sheet):
+            chunk.append(row)
+            if len(chunk) >= CHUNK:
+                yield chunk
+                chunk = []
+        if chunk:
             yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
-def _rows(stream: io.BytesIO, fmt: str, name: str) -> Iterator[dict[str, Any]]:
+def _spooled(parts: Iterator[bytes]) -> IO[bytes]:
+    """The decrypted file in a seekable spool (xlsx is a zip: read from its end)."""
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL, mode="w+b")  # noqa: SIM115
+    for part in parts:
+        spool.write(part)
+    spool.seek(0)
+    return spool
+
+
+def _rows(stream: IO[bytes], fmt: str, name: str, sheet: str | None) -> Iterator[Item]:
+    if sheet is not None and fmt != "xlsx":
+        raise ValidationError({"sheet": [f"{name}: only xlsx files have sheets, not {fmt!r}"]})
     if fmt == "csv":
         yield from csv.DictReader(io.TextIOWrapper(stream, encoding="utf-8-sig", newline=""))
         return
+    if fmt == "xlsx":
+        from .xlsx import read_rows
+
+        yield from read_rows(stream, name, sheet)
+        return
     if fmt == "json":
-        data = _json(stream.getvalue().decode("utf-8-sig"), name)
+        data = _json(stream.read().decode("utf-8-sig"), name)
         if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
             raise ValidationError({"file": [f"{name}: expected a JSON array of objects"]})
         yield from data
@@ -56,7 +80,9 @@ def _rows(stream: io.BytesIO, fmt: str, name: str) -> Iterator[dict[str, Any]]:
                     raise ValidationError({"file": [f"{name} line {n}: expected an object"]})
                 yield row
         return
-    raise ValidationError({"file": [f"{name}: expected a csv, json or jsonl file, got {fmt!r}"]})
+    raise ValidationError(
+        {"file": [f"{name}: expected a csv, xlsx, json or jsonl file, got {fmt!r}"]}
+    )
 
 
 def _json(text: str, where: str) -> Any:
@@ -68,14 +94,23 @@ def _json(text: str, where: str) -> Any:
 
 def export_file(call: StepCall) -> Chunks:
     """Write the items to a spooled file as they pass; store it after the commit."""
-    from ..bulk import _cell, _json_default
-    from ..expressions import render
+    config = call.config
+    spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL, mode="w+b")  # noqa: SIM115
+    counted = [0]
+    if config.format == "xlsx":
+        yield from _xlsx(call, spool, counted)
+    else:
+        yield from _text(call, spool, counted)
+    name = _name(call, call.flow.names())
+    store_after_commit(call, spool, name, MEDIA[config.format], counted[0])
 
-    config, state = call.config, call.flow.state
-    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL, mode="w+b")  # noqa: SIM115
+
+def _text(call: StepCall, spool: IO[bytes], counted: list[int]) -> Chunks:
+    from ..bulk import _cell, _json_default
+
+    config = call.config
     text = io.TextIOWrapper(spool, encoding="utf-8", newline="")
     writer: Any = None
-    count = 0
     for chunk, items in call.items():
         for item in items:
             if config.format == "csv":
@@ -86,23 +121,75 @@ def export_file(call: StepCall) -> Chunks:
                     writer.writeheader()
                 writer.writerow({k: _cell(v) for k, v in item.items()})
             else:
-                start = "" if config.format == "jsonl" else ("[" if count == 0 else ",\n")
+                start = "" if config.format == "jsonl" else ("[" if counted[0] == 0 else ",\n")
                 row = {k: item.get(k) for k in config.fields} if config.fields else item
                 text.write(start + json.dumps(row, default=_json_default))
                 if config.format == "jsonl":
                     text.write("\n")
-            count += 1
+            counted[0] += 1
         yield chunk
     if config.format == "json":
-        text.write("[]" if count == 0 else "]")
+        text.write("[]" if counted[0] == 0 else "]")
     text.flush()
-    name = render(config.name, call.flow.names())
-    step = call.step.name
+    text.detach()  # the spool stays open for the store
+
+
+def _xlsx(call: StepCall, spool: IO[bytes], counted: list[int]) -> Chunks:
+    """Items to a write-only workbook; the header is ``fields`` or the first item's keys."""
+    from .xlsx import SheetWriter
+
+    config = call.config
+    sheet = SheetWriter(config.sheet)
+    header: list[str] | None = None
+    try:
+        for chunk, items in call.items():
+            for item in items:
+                if header is None:
+                    header = list(config.fields or item)
+                    sheet.append(header)
+                sheet.append([item.get(k) for k in header])
+                counted[0] += 1
+            yield chunk
+    except BaseException:  # GeneratorExit too: a later step failed and the run stopped
+        sheet.discard()
+        raise
+    if header is None and config.fields:
+        sheet.append(config.fields)
+    sheet.save(spool)
+
+
+def _name(call: StepCall, names: dict[str, Any]) -> str:
+    from ..expressions import render
+
+    return str(render(call.config.name, names))
+
+
+def store_after_commit(
+    call: StepCall,
+    data: IO[bytes] | Path,
+    name: str,
+    media: str,
+    count: int,
+    *,
+    many: bool = False,
+) -> None:
+    """Store ``data`` (a spool, closed afterwards, or a file on disk) as ``name`` in the
+    step's ``folder`` once the run has committed, in the result's ``files`` under the
+    step's name (``many``: a list of them)."""
+    state, folder, step = call.flow.state, call.config.folder, call.step.name
 
     def store() -> None:
-        spool.seek(0)
-        info = state.app.files.put(spool, name=name, folder=config.folder)
-        state.files[step] = {**info.to_dict(), "items": count}
-        text.close()
+        stream = data.open("rb") if isinstance(data, Path) else data
+        try:
+            stream.seek(0)
+            info = state.app.files.put(stream, name=name, folder=folder, media_type=media)
+        finally:
+            stream.close()
+        entry = {**info.to_dict(), "items": count}
+        files = cast(dict[str, Any], state.files)  # a list under the step when ``many``
+        if many:
+            files.setdefault(step, []).append(entry)
+        else:
+            files[step] = entry
 
     state.writer.after_commit.append(store)

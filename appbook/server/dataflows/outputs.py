@@ -146,10 +146,16 @@ def _starter(app: Any, component: str, workflow: str, record_id: Any, inputs: An
 
 
 def render_template(call: StepCall) -> Chunks:
-    """The template rendered (sandboxed) over all items, or over each item, as HTML."""
+    """The template rendered (sandboxed) over all items, or over each item: HTML under
+    ``into``, or (``to: pdf``) PDFs stored after the commit (:mod:`.pdf`)."""
     from ..expressions import render
 
     config = call.config
+    if config.to == "pdf":
+        from .pdf import render_pdfs
+
+        yield from render_pdfs(call)
+        return
     if not config.per_item:
         every = call.all_items()
         yield [{config.into: render(config.template, call.flow.names(items=every))}]

@@ -1,7 +1,8 @@
 """Checks of ``dataflows`` that span steps and components, each with its path (so the
 loader gives its line): sources and joins that read a later or unknown step, kinds not
-available yet, unknown components, fields, pages, workflows, dataflows and script
-functions, expressions that do not compile, deferred updates never applied."""
+available yet (none today), files opened from steps that store none, unknown components,
+fields, pages, workflows, dataflows and script functions, expressions that do not
+compile, deferred updates never applied."""
 
 from __future__ import annotations
 
@@ -67,15 +68,9 @@ def _dataflow(
         yield from _source(here, i, step, seen)
         if step.kind in NOT_AVAILABLE:
             yield [*here, step.kind], f"{step.kind} steps are not available yet"
-        for kind in ("import_file", "export_file"):
-            if getattr(step.config, "format", None) == "xlsx" and step.kind == kind:
-                yield [*here, kind, "format"], "xlsx files are not available yet"
+        yield from _sheet(here, step)
         if step.form_action is not None and step.form_action.export is not None:
-            exports = [s.name for _, _, s in flow.steps()[:i] if s.kind == "export_file"]
-            if step.form_action.export not in exports:
-                known = ", ".join(exports) or "none"
-                msg = f"not an export_file step before this one (export_file steps: {known})"
-                yield [*here, "form_action", "export"], msg
+            yield from _export(here, step.form_action.export, [s for _, _, s in flow.steps()[:i]])
         yield from _expressions([*here, step.kind], step)
         yield from _references([*here, step.kind], step, defn, definitions, folder, seen)
         if step.kind == "deferred_update":
@@ -85,6 +80,36 @@ def _dataflow(
         seen.append(step.name)
     if deferred is not None:
         yield deferred, "deferred updates are written by an apply_deferred step after them"
+
+
+def _sheet(here: Path_, step: Step) -> Problems:
+    """``sheet`` is for xlsx files only (a format named otherwise cannot have one)."""
+    config = step.import_file or step.export_file
+    if config is not None and config.sheet is not None and config.format not in (None, "xlsx"):
+        yield [*here, step.kind, "sheet"], f"only xlsx files have sheets (format: {config.format})"
+
+
+def _export(here: Path_, name: str, earlier: list[Step]) -> Problems:
+    """``form_action.export`` names an earlier step that stores one file."""
+    stores = [
+        s.name
+        for s in earlier
+        if s.kind == "export_file"
+        or (s.render_template is not None and s.render_template.to == "pdf")
+    ]
+    per_item = [
+        s.name for s in earlier if s.render_template is not None and s.render_template.per_item
+    ]
+    if name in stores and name in per_item:
+        msg = f"{name!r} stores one PDF per item: open_file opens one file (file: an id)"
+        yield [*here, "form_action", "export"], msg
+    elif name not in stores:
+        known = ", ".join(stores) or "none"
+        msg = (
+            "not an export_file or render_template (to: pdf) step before this one "
+            f"(such steps: {known})"
+        )
+        yield [*here, "form_action", "export"], msg
 
 
 def _source(here: Path_, index: int, step: Step, seen: list[str]) -> Problems:
@@ -140,9 +165,14 @@ def _templates(here: Path_, step: Step) -> Problems:
     if step.export_file is not None:
         texts.append((["name"], step.export_file.name))
     if step.render_template is not None:
-        texts.append((["template"], step.render_template.template))
-        if step.render_template.to == "pdf":
-            yield [*here, "to"], "PDF output is not available yet (to: html)"
+        render = step.render_template
+        texts.append((["template"], render.template))
+        if render.to == "pdf" and render.name is None:
+            yield [*here, "name"], "to: pdf needs name: the stored PDF's file name (a template)"
+        if render.to == "html" and (render.name is not None or render.folder):
+            yield [*here, "to"], "name and folder are for to: pdf (HTML goes on under into)"
+        if render.name is not None:
+            texts.append((["name"], render.name))
     for key, text in texts:
         try:
             compile_template(text)

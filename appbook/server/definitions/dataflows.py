@@ -25,9 +25,18 @@ query runs. :func:`check_dataflows` (in :mod:`.dataflow_checks`) checks what spa
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)
 
 from .workflows import Notify
 
@@ -79,11 +88,26 @@ class Query(_Model):
     chunk_size: StrictInt = Chunk
 
 
+def _sheet_name(name: str) -> str:
+    if not 1 <= len(name) <= 31 or any(c in name for c in "[]:*?/\\"):
+        raise ValueError(f"{name!r}: a sheet name has 1 to 31 characters, none of [ ] : * ? / \\")
+    return name
+
+
+SheetName = Annotated[StrictStr, AfterValidator(_sheet_name)]
+
+
 class ImportFile(_Model):
-    """Rows of a CSV or JSON (array or JSON lines) file of the file store."""
+    """Rows of a CSV, XLSX or JSON (array or JSON lines) file of the file store, read in
+    chunks. ``file`` is an expression giving the file's id; ``format`` defaults to the
+    file name's extension. CSV cells are text; XLSX cells keep their types (numbers,
+    booleans, text, datetimes, a date-only cell as a date) and the first row of ``sheet``
+    (default: the first sheet) is the header, every name present and distinct; wholly
+    empty rows are skipped and formulas give the value saved with them."""
 
     file: Expr
     format: Literal["csv", "json", "jsonl", "xlsx"] | None = None
+    sheet: SheetName | None = None
 
 
 class HttpGet(_Model):
@@ -112,13 +136,22 @@ class HttpCall(_Model):
 
 
 class RenderTemplate(_Model):
-    """A sandboxed Jinja2 template over ``items`` (``per_item``: over each ``item``), as
-    HTML text under ``into``. (PDF output is not available yet.)"""
+    """A sandboxed Jinja2 template over ``items`` (``per_item``: over each ``item``).
+
+    ``to: html`` (the default): the HTML text under ``into``, one item (or each item).
+    ``to: pdf``: WeasyPrint makes a PDF of the HTML, stored in the file store as ``name``
+    (a template, required) in ``folder`` once the run has committed, in the result's
+    ``files`` under the step's name (``per_item``: one PDF per item, a list) and opened by
+    ``form_action {action: open_file, export: step}``; the items go on unchanged. Only
+    ``data:`` URLs are fetched (inline images, fonts): nothing from the network or the
+    server's files."""
 
     template: StrictStr
     to: Literal["html", "pdf"] = "html"
     into: StrictStr = "html"
     per_item: StrictBool = False
+    name: StrictStr | None = None
+    folder: StrictStr = ""
 
 
 class MapStep(_Model):
@@ -239,16 +272,19 @@ class ApplyDeferred(_Model):
 
 
 class ExportFile(_Model):
-    """The items as a CSV, JSON or JSON-lines file, written as they stream (spooled to disk)
-    and stored in the file store once the run has committed (a rolled-back run stores
-    nothing); the items go on. ``name`` is a template; the stored file is in the result's
-    ``files`` under the step's name, and ``form_action {action: open_file, export: step}``
-    opens it."""
+    """The items as a CSV, XLSX, JSON or JSON-lines file, written as they stream (spooled
+    to disk) and stored in the file store once the run has committed (a rolled-back run
+    stores nothing); the items go on. ``name`` is a template; the stored file is in the
+    result's ``files`` under the step's name, and ``form_action {action: open_file,
+    export: step}`` opens it. The columns are ``fields`` (default: the first item's keys).
+    XLSX: one sheet (``sheet``, default ``Sheet1``) with a header row, values with their
+    types (datetimes in UTC, dicts and lists as JSON text, text never a formula)."""
 
     format: Literal["csv", "json", "jsonl", "xlsx"] = "csv"
     name: StrictStr
     folder: StrictStr = ""
     fields: list[StrictStr] | None = None
+    sheet: SheetName | None = None
 
 
 class RunWorkflow(_Model):
@@ -267,13 +303,18 @@ class Respond(_Model):
 
 
 class FormAction(_Model):
-    """Tell the calling page to open a page or a dialog, open a file, or refresh."""
+    """Tell the calling page to open a page or a dialog, open a file, or refresh.
+    ``open_file`` opens ``file`` (an expression giving a file id) or the file stored by
+    ``export``: an ``export_file`` step or a ``render_template`` step ``to: pdf`` (not
+    ``per_item``) before this one."""
 
     action: Literal["open_page", "open_dialog", "open_file", "refresh"]
     page: StrictStr | None = None
     params: dict[StrictStr, Expr] = Field(default_factory=dict)
     file: Expr | None = None
-    export: StrictStr | None = Field(None, description="An export_file step: open its file.")
+    export: StrictStr | None = Field(
+        None, description="An export_file or render_template (to: pdf) step: open its file."
+    )
 
 
 class Step(_Model):

@@ -313,6 +313,9 @@ def run(
         if not sep or not key:
             raise click.BadParameter(f"{param!r}: expected key=value", param_hint="--param")
         inputs[key] = value
+    # One run, one step at a time: a single warm kernel is enough (a server's workers keep
+    # two). An explicit $APPBOOK_KERNEL_POOL_SIZE still wins.
+    os.environ.setdefault("APPBOOK_KERNEL_POOL_SIZE", "1")
     with engine(home, database_url) as app:
         result = app[component].run_workflow(workflow, record_id=record_id, inputs=inputs)
         steps = " -> ".join(s["step"] for s in app.runs.steps(int(result["id"])))

@@ -26,6 +26,7 @@ from traitlets import Bool, Float, Int, Type, Unicode, default
 from ..server.config import EngineConfig
 from ..server.engine import Appbook
 from ..server.point_reads import PointReader, point_reader
+from ..server.workflows import webhooks
 from ..server.workflows.executor import Executor
 from ..server.workflows.triggers import TriggerService
 from ..server.workflows.worker import worker_name
@@ -166,6 +167,23 @@ class AppbookApp(ExtensionApp):
     def _default_triggers(self) -> bool:
         return os.environ.get("APPBOOK_TRIGGERS", "1") not in ("0", "false", "no")
 
+    webhook_rate = Float(
+        webhooks.RATE,
+        help="Requests a second each webhook accepts (a token bucket per hook); more get "
+        "429 with Retry-After.",
+    ).tag(config=True)
+    webhook_burst = Int(
+        webhooks.BURST, help="How many webhook requests may come at once, above the rate."
+    ).tag(config=True)
+    webhook_max_body = Int(
+        webhooks.MAX_BODY, help="Bytes a webhook body may have; a larger one gets 413."
+    ).tag(config=True)
+    webhook_tolerance = Float(
+        webhooks.TOLERANCE,
+        help="Seconds a signed webhook's timestamp may be off the server's clock (the replay "
+        "window).",
+    ).tag(config=True)
+
     engine: Appbook | None = None
     workflow_executor: Executor | None = None
     trigger_service: TriggerService | None = None
@@ -195,6 +213,13 @@ class AppbookApp(ExtensionApp):
             appbook_executor=self.executor,
             appbook_wait_executor=self.wait_executor,
             appbook_max_body_size=self.max_body_size,
+            appbook_webhooks=webhooks.Webhooks(
+                self.engine,
+                rate=self.webhook_rate,
+                burst=self.webhook_burst,
+                max_body=self.webhook_max_body,
+                tolerance=self.webhook_tolerance,
+            ),
         )
         from .metrics import install_metrics, log_with_request_id
 

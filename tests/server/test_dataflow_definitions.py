@@ -284,5 +284,11 @@ def test_script_functions_are_checked_in_the_script_beside(tmp_path: Path) -> No
         load_directory(tmp_path)
     assert f"cars.component.yaml:{LINE + 1}" in str(info.value)
     assert "no function 'go' in cars.py (functions: other)" in str(info.value)
+    (tmp_path / "cars.py").write_text("x = 1\n\nasync def go(items):\n    return items\n")
+    with pytest.raises(DefinitionError, match=r"'go' in cars\.py:3 is async; call plain"):
+        load_directory(tmp_path)
+    (tmp_path / "cars.py").write_text("def go(items):\n    return items +\n")
+    with pytest.raises(DefinitionError, match=r"cars\.py line 2: invalid syntax"):
+        load_directory(tmp_path)
     (tmp_path / "cars.py").write_text("def go(items):\n    return items\n")
     assert len(load_directory(tmp_path)) == 2

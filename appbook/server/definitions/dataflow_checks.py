@@ -6,13 +6,13 @@ compile, deferred updates never applied."""
 
 from __future__ import annotations
 
-import ast
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .dataflows import INPUT_KINDS, NOT_AVAILABLE, DataflowDef, Step
+from .scripts import not_callable, script_functions
 
 if TYPE_CHECKING:
     from .models import ComponentDef
@@ -283,11 +283,10 @@ def _script(here: Path_, script: Path, function: str) -> Problems:
         yield here, f"script steps need {script.name} beside the definition (none found)"
         return
     try:
-        tree = ast.parse(script.read_bytes(), filename=script.name)
+        functions = script_functions(script, script.name)
     except SyntaxError as exc:
         yield here, f"{script.name} line {exc.lineno}: {exc.msg}"
         return
-    names = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
-    if function not in names:
-        known = ", ".join(names) or "none"
-        yield here, f"no function {function!r} in {script.name} (functions: {known})"
+    message = not_callable(functions, function, script.name)
+    if message is not None:
+        yield here, message

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterator
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..errors import Problem
@@ -35,23 +35,38 @@ def check_script(item: Loaded) -> list[Problem]:
             for path, fn in calls
         ]
     try:
-        tree = ast.parse(script.read_bytes(), filename=shown)
+        functions = script_functions(script, shown)
     except SyntaxError as exc:
         return [Problem(shown, exc.lineno, "", f"invalid Python: {exc.msg}")]
-    functions = {
-        n.name: n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
-    }
     problems = []
     for path, fn in calls:
-        found = functions.get(fn)
-        if found is None:
-            known = ", ".join(f for f, n in functions.items() if isinstance(n, ast.FunctionDef))
-            message = f"no function {fn!r} in {shown} (functions: {known or 'none'})"
-            problems.append(item.source.problem(path, f"call {fn!r}: {message}"))
-        elif isinstance(found, ast.AsyncFunctionDef):
-            message = f"{fn!r} in {shown}:{found.lineno} is async; pages call plain functions"
+        message = not_callable(functions, fn, shown)
+        if message is not None:
             problems.append(item.source.problem(path, f"call {fn!r}: {message}"))
     return problems
+
+
+Functions = dict[str, ast.FunctionDef | ast.AsyncFunctionDef]
+
+
+def script_functions(script: Path, shown: str) -> Functions:
+    """The functions defined at the top of ``script`` (parsed, never run), by name;
+    SyntaxError (naming ``shown`` and the line) if it is not valid Python. Pages' ``call``
+    actions and dataflows' ``script`` steps are both checked with it."""
+    tree = ast.parse(script.read_bytes(), filename=shown)
+    return {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
+
+
+def not_callable(functions: Functions, name: str, shown: str) -> str | None:
+    """Why function ``name`` of script ``shown`` cannot be called (missing, or async: pages
+    and dataflows call plain functions), or None."""
+    found = functions.get(name)
+    if found is None:
+        known = ", ".join(f for f, n in functions.items() if isinstance(n, ast.FunctionDef))
+        return f"no function {name!r} in {shown} (functions: {known or 'none'})"
+    if isinstance(found, ast.AsyncFunctionDef):
+        return f"{name!r} in {shown}:{found.lineno} is async; call plain functions"
+    return None
 
 
 def _calls(pages: dict[str, Any]) -> Iterator[tuple[Path_, str]]:

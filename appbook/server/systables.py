@@ -160,8 +160,11 @@ class StepRun(Base):
     run_id: Mapped[int] = mapped_column(sa.BigInteger, sa.ForeignKey("appbook_runs.id"))
     step: Mapped[str] = mapped_column(sa.String(100))
     attempt: Mapped[int] = mapped_column(sa.Integer)
-    status: Mapped[str] = mapped_column(sa.String(20))  # running | succeeded | failed
-    # run, step and attempt: a step retried after a crash can tell it already acted
+    # running | waiting (an approval) | succeeded | failed | cancelled (its run was cancelled)
+    status: Mapped[str] = mapped_column(sa.String(20))
+    # ``run:step:attempt``, unique: this one attempt. Handlers key side effects on
+    # ``StepCall.idempotency_key`` (``run:step:visit``) instead, the same across attempts,
+    # so a step retried after a crash can tell it already acted.
     idempotency_key: Mapped[str] = mapped_column(sa.String(120), unique=True)
     outputs: Mapped[dict[str, Any]] = mapped_column(JSONType)
     error: Mapped[str] = mapped_column(sa.Text, default="")

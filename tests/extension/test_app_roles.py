@@ -16,10 +16,11 @@ import pytest
 from tornado.httpclient import HTTPResponse
 from traitlets.config import Config
 
+from appbook.extension.apps import APP_NOTEBOOK
 from appbook.extension.apps.handlers import index_html
 from appbook.server import access
 from appbook.server.engine import Appbook
-from tests.extension.test_apps import EXAMPLES, SHOWN, app_kernels, run_in_kernel
+from tests.extension.test_apps import EXAMPLES, SHOWN, app_kernels, run_in_kernel, until
 from tests.identities import TokenUsers, token_of
 
 pytestmark = [pytest.mark.app_kernels, pytest.mark.timeout(180)]
@@ -136,3 +137,21 @@ def test_index_html_without_a_viewer_lists_everything(engine: Appbook) -> None:
     closed = links(index_html("/", engine.registry.all(), access.Viewer("carl")))
     assert {"managers", "desk", "desk?page=back_office"} <= everything
     assert closed == everything - {"managers", "managers?page=all", "desk", "desk?page=back_office"} | {"desk?page=front"}  # fmt: skip
+
+
+async def test_a_preheated_kernel_renders_a_restricted_first_page_for_its_user(
+    engine: Appbook, jp_fetch: Any, jp_serverapp: Any
+) -> None:
+    # A kernel preheated for the managers app builds its first page as nobody, who may not
+    # open it; once handed to mona (a manager) the page opens for her.
+    kernels = jp_serverapp.web_app.settings["appbook_app_kernels"]
+    kernels.pool_size, kernels.fill_delay = 1, 0.0
+    kernels.fill(APP_NOTEBOOK, "managers")
+    await until(lambda: kernels.ready(APP_NOTEBOOK, "managers") == 1, "a preheated kernel")
+    (preheated,) = app_kernels(jp_serverapp)
+    refused = await get(jp_fetch, "carl", "appbook", "apps", "managers")
+    assert refused.code == 403 and kernels.preheated_served == 0  # not handed to carl
+    response = await get(jp_fetch, "mona", "appbook", "apps", "managers")
+    assert response.code == 200 and kernels.preheated_served == 1
+    assert await run_in_kernel(jp_serverapp, preheated, SHOWN) == ["all", "mona"]
+    await kernels.close()

@@ -152,6 +152,14 @@ def test_bad_xlsx_files_are_refused_naming_file_sheet_and_cell(
     assert shop["products"].count() == 3
 
 
+def test_a_sheet_of_a_csv_file_is_refused(shop: Appbook) -> None:
+    file_id = put(shop, b"code\nA\n", name="prices.csv")
+    with pytest.raises(
+        ValidationError, match=r"prices.csv: only xlsx files have sheets, not 'csv'"
+    ):
+        shop["products"].run_dataflow("import_q9", {"file": file_id})
+
+
 def test_a_bad_row_late_in_the_sheet_rolls_back_the_rows_before_it(shop: Appbook) -> None:
     rows: list[list[Any]] = [["code", "price", "qty"]]
     rows += [[f"P-{i}", 1, 1] for i in range(1500)]
@@ -207,6 +215,16 @@ def test_xlsx_export_of_all_columns_streams_and_a_failing_step_stores_nothing(
     with pytest.raises(ExpressionError, match="step bad"):
         shop["products"].run_dataflow("export_then_fail")
     assert [f.name for f in shop.files.list("exports")] == ["all.xlsx"]
+
+
+def test_a_value_xlsx_cannot_hold_names_the_item_and_stores_nothing(shop: Appbook) -> None:
+    shop["products"].create({"code": "Z-9 bell\x07"})
+    with pytest.raises(ValidationError) as info:
+        shop["products"].run_dataflow("export_products", {"tag": "x"})
+    message = info.value.message
+    assert "step sheet, item 4 (id 4)" in message, message
+    assert "'Z-9 bell\\x07': control characters cannot be written to xlsx" in message, message
+    assert shop.files.list() == []
 
 
 # --- PDF ------------------------------------------------------------------------------------

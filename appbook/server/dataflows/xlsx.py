@@ -18,7 +18,9 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import IO, Any
 
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.utils import get_column_letter
+from openpyxl.utils.exceptions import IllegalCharacterError
 
 from ..errors import ValidationError
 
@@ -49,18 +51,25 @@ def read_rows(stream: IO[bytes], name: str, sheet: str | None) -> Iterator[dict[
 
 def _sheet_rows(rows: Iterator[tuple[Any, ...]], where: str) -> Iterator[dict[str, Any]]:
     header: list[str] | None = None
+    width = 0
     for number, cells in enumerate(rows, start=1):
-        values = [_value(cell) for cell in cells]
-        if all(v is None or v == "" for v in values):
+        values = [_date(c) if c.value.__class__ is datetime else c.value for c in cells]
+        if values.count(None) + values.count("") == len(values):
             continue
         if header is None:
             header = _header(values, number, where)
+            width = len(header)
             continue
-        for column in range(len(header), len(values)):
-            if values[column] is not None and values[column] != "":
-                letter = get_column_letter(column + 1)
-                raise _invalid(f"{where}, row {number} column {letter}: a value under no header")
-        yield dict(zip(header, values + [None] * (len(header) - len(values)), strict=False))
+        if len(values) > width:
+            for column in range(width, len(values)):
+                if values[column] is not None and values[column] != "":
+                    letter = get_column_letter(column + 1)
+                    raise _invalid(
+                        f"{where}, row {number} column {letter}: a value under no header"
+                    )
+        elif len(values) < width:
+            values += [None] * (width - len(values))
+        yield dict(zip(header, values, strict=False))
 
 
 def _header(values: list[Any], number: int, where: str) -> list[str]:
@@ -82,9 +91,10 @@ def _header(values: list[Any], number: int, where: str) -> list[str]:
     return names
 
 
-def _value(cell: Any) -> Any:
+def _date(cell: Any) -> Any:
+    """A cell's datetime, or its date when it is midnight shown with a date-only format."""
     value = cell.value
-    if isinstance(value, datetime) and value.time() == time(0):
+    if value.time() == time(0):
         code = (getattr(cell, "number_format", None) or "").lower()
         if not any(c in code for c in _TIME_CODES):
             return value.date()
@@ -103,7 +113,13 @@ class SheetWriter:
 
     def append(self, values: Iterable[Any]) -> None:
         """Write one row."""
-        self.ws.append([_cell(self.ws, value) for value in values])
+        row = [_plain(self.ws, value) for value in values]
+        try:
+            self.ws.append(row)
+        except IllegalCharacterError:
+            bad = next(v for v in row if isinstance(v, str) and ILLEGAL_CHARACTERS_RE.search(v))
+            shown = bad if len(bad) <= 40 else bad[:40] + "…"
+            raise _invalid(f"{shown!r}: control characters cannot be written to xlsx") from None
 
     def save(self, target: IO[bytes]) -> None:
         """Write the workbook to ``target`` (once)."""
@@ -118,23 +134,23 @@ class SheetWriter:
             writer.cleanup()
 
 
-def _cell(ws: Any, value: Any) -> Any:
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.utils.exceptions import IllegalCharacterError
-
-    if isinstance(value, datetime) and value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    elif isinstance(value, dict | list):
-        value = json.dumps(value, default=_json_default)
-    elif not isinstance(value, str | int | float | Decimal | date | time | None):
-        value = str(value)
-    try:
-        cell = WriteOnlyCell(ws, value)
-    except IllegalCharacterError:
-        raise _invalid(f"{value!r}: control characters cannot be written to xlsx") from None
+def _plain(ws: Any, value: Any) -> Any:
+    """A value openpyxl writes as it is (most), or a cell that keeps ``=…`` text as text."""
     if isinstance(value, str):
-        cell.data_type = "s"  # "=..." from the data stays text, never a formula Excel runs
-    return cell
+        if value.startswith("="):
+            from openpyxl.cell import WriteOnlyCell
+
+            cell = WriteOnlyCell(ws, value)
+            cell.data_type = "s"  # text from the data stays text, never a formula Excel runs
+            return cell
+        return value
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    if isinstance(value, dict | list):
+        return json.dumps(value, default=_json_default)
+    if isinstance(value, int | float | Decimal | date | time) or value is None:
+        return value
+    return str(value)
 
 
 def _json_default(value: Any) -> Any:

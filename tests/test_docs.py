@@ -225,17 +225,18 @@ def test_every_yaml_example_is_a_valid_component_step_list_or_excerpt(block: Blo
         for step in data:
             Step.model_validate(step)
         return
-    assert isinstance(data, dict) and set(data) == {"dataflows"}, (
+    assert isinstance(data, dict) and set(data) <= {"fields", "pages", "dataflows"}, (
         f"dataflows.md:{block.line}: a YAML example is a component (name, fields), a list of "
-        "steps, or a dataflows: excerpt"
+        "steps, or an excerpt (fields, pages, dataflows) of an example's component"
     )
-    for flow in data["dataflows"].values():
+    for flow in data.get("dataflows", {}).values():
         DataflowDef.model_validate(flow)
     origin = re.match(r"# from (\S+)", block.text)
     assert origin is not None, f"dataflows.md:{block.line}: say where the excerpt is from"
     real = YAML(typ="safe").load((ROOT / origin[1]).read_text(encoding="utf-8"))
-    for name, flow in data["dataflows"].items():
-        assert real["dataflows"][name] == flow, f"{name} differs from {origin[1]}"
+    for section, entries in data.items():
+        for name, value in entries.items():
+            assert real[section][name] == value, f"{section}.{name} differs from {origin[1]}"
 
 
 @pytest.mark.parametrize(
@@ -285,6 +286,10 @@ def test_the_full_components_publish(doc: Path, tmp_path: Path) -> None:
                 script.write(block.text)
     loaded = load_directory(tmp_path)
     assert {item.definition.name for item in loaded} == names
+    for block in components:  # one that an example has is that example's, as it is
+        data = parsed(block)
+        for real in EXAMPLES.glob(f"*/{data['name']}.component.yaml"):
+            assert data == YAML(typ="safe").load(real.read_text()), f"{doc.name}:{block.line}"
 
 
 def test_the_walk_through_is_reference_app_3() -> None:

@@ -6,7 +6,8 @@ The server serves every component's pages through one packaged notebook
 1. :func:`prepare`: imports and the data layer connection, the slow part.
 2. :func:`shell`: the app's container, displayed. A kernel preheated for one app
    (``APPBOOK_PREHEAT_APP`` names it) renders that app's first page into it already, as
-   nobody in particular; a kernel started for its request leaves it empty.
+   nobody in particular, unless the page declares ``roles:`` (nobody may open it: it is
+   built at request time, for the user); a kernel started for its request leaves it empty.
 3. :func:`run`: waits for the request (:func:`wait_for_request`; a no-op in a kernel started
    for its request), then either binds the prerendered page to the signed-in user, when the
    request is for that page, or renders ``/appbook/apps/{component}?page=...&id=...`` into
@@ -88,7 +89,7 @@ def shell() -> Any:
 
     _shell.box = widgets.Box(layout=widgets.Layout(display="block"))
     component = os.environ.get(PREHEAT_VARIABLE, "")
-    if component:
+    if component and not _home_restricted(component):
         _shell.app = connect().as_user(UNBOUND)
         _shell.prerendered = AppRequest(component, None, {}, None)
         _shell.box.children = [render(_shell.prerendered, _shell.app)]
@@ -121,6 +122,19 @@ def run() -> Any:
         old.close()
     box.children = [render(request)]
     return None
+
+
+def _home_restricted(component: str) -> bool:
+    """Whether ``component``'s first page declares ``roles:``. Built ahead as nobody, it
+    would be the refusal, shown until the request binds a user who may open it."""
+    from .client import connect
+
+    try:
+        pages = connect()[component].definition.pages or {}
+    except Exception:
+        return False  # rendering it says what is wrong
+    home = next(iter(pages.values()), None)
+    return bool(home is not None and home.roles)
 
 
 def first_page(component: str) -> str | None:

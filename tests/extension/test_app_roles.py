@@ -139,11 +139,11 @@ def test_index_html_without_a_viewer_lists_everything(engine: Appbook) -> None:
     assert closed == everything - {"managers", "managers?page=all", "desk", "desk?page=back_office"} | {"desk?page=front"}  # fmt: skip
 
 
-async def test_a_preheated_kernel_renders_a_restricted_first_page_for_its_user(
+async def test_a_preheated_kernel_builds_a_restricted_first_page_for_its_user(
     engine: Appbook, jp_fetch: Any, jp_serverapp: Any
 ) -> None:
-    # A kernel preheated for the managers app builds its first page as nobody, who may not
-    # open it; once handed to mona (a manager) the page opens for her.
+    # A kernel preheated for the managers app does not build its first page ahead (nobody
+    # may open it); handed to mona (a manager), it builds it for her.
     kernels = jp_serverapp.web_app.settings["appbook_app_kernels"]
     kernels.pool_size, kernels.fill_delay = 1, 0.0
     kernels.fill(APP_NOTEBOOK, "managers")
@@ -153,5 +153,6 @@ async def test_a_preheated_kernel_renders_a_restricted_first_page_for_its_user(
     assert refused.code == 403 and kernels.preheated_served == 0  # not handed to carl
     response = await get(jp_fetch, "mona", "appbook", "apps", "managers")
     assert response.code == 200 and kernels.preheated_served == 1
+    assert "You need the role" not in response.body.decode()  # never shown to her
     assert await run_in_kernel(jp_serverapp, preheated, SHOWN) == ["all", "mona"]
     await kernels.close()

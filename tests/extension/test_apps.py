@@ -11,6 +11,7 @@ import ast
 import asyncio
 import hashlib
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -164,6 +165,40 @@ async def test_preheated_kernel_serves_the_request_then_the_pool_refills(
     await jp_fetch("appbook", "apps", "suppliers", raise_error=False)
     await until(lambda: kernels.ready(APP_NOTEBOOK, "suppliers") == 1, "a pool for suppliers")
     await kernels.close()
+
+
+async def test_closing_kills_the_pool_kernels_quietly_and_keeps_served_ones(
+    apps_server: Any, jp_fetch: Any
+) -> None:
+    kernels = apps_server.web_app.settings["appbook_app_kernels"]
+    kernels.pool_size, kernels.fill_delay = 1, 0.0
+    kernels.fill(APP_NOTEBOOK, "invoices")
+    await until(lambda: kernels.ready(APP_NOTEBOOK, "invoices") == 1, "a preheated kernel")
+    (served,) = app_kernels(apps_server)
+    await jp_fetch("appbook", "apps", "invoices", params={"page": "all"})  # handed over
+    await until(lambda: kernels.ready(APP_NOTEBOOK, "invoices") == 1, "the pool refilled")
+    (waiting,) = set(app_kernels(apps_server)) - {served}
+    handler = Kept(level=logging.ERROR)
+    apps_server.log.addHandler(handler)
+    try:
+        await kernels.close()
+    finally:
+        apps_server.log.removeHandler(handler)
+    # The waiting kernel is gone at once; the page's kernel is the server's to stop.
+    assert app_kernels(apps_server) == [served]
+    assert [r.getMessage() for r in handler.records] == []
+    assert waiting not in apps_server.kernel_manager
+
+
+class Kept(logging.Handler):
+    """Keeps the records it is given."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__(level)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
 
 
 async def until(check: Any, what: str, timeout: float = 90) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 import os
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +26,8 @@ from voila.notebook_renderer import NotebookRenderer
 from voila.utils import ENV_VARIABLE
 
 from ...kernels.apprun import PREHEAT_VARIABLE
+
+CANCEL_WAIT = 0.5  # seconds the pool's renderings get to unwind at shutdown (then killed)
 
 requested_app: contextvars.ContextVar[str] = contextvars.ContextVar("requested_app", default="")
 """The component the app request being handled is for (set by the app handler)."""
@@ -230,9 +233,13 @@ class AppKernels:
         return culled
 
     async def close(self, start_timeout: float = 15) -> None:
-        """Stop filling and culling, and stop rendering in pool kernels; the kernels
-        themselves are the server's to shut down (its clean-up stops every kernel).
+        """Stop filling and culling, stop rendering in pool kernels and kill the pool's
+        kernels (no page has them yet); kernels serving pages are the server's to shut down
+        (its clean-up stops every kernel).
 
+        A preheated kernel is executing the app notebook's cell that waits for a request:
+        asked to shut down politely, it would close its sockets under that cell and log a
+        traceback for each kernel. It holds nothing of anyone's, so it is killed at once.
         Kernels still starting are awaited rather than cancelled: a start cancelled half-way
         can leave an id that the server's clean-up then fails on, which stops the shutdown.
         """
@@ -245,11 +252,31 @@ class AppKernels:
         self._pools.clear()
         if tasks:
             await asyncio.wait(tasks, timeout=start_timeout)
+        # nbclient reports a cancelled cell as a dead kernel, which Voilà logs as an error
+        # for every preheated kernel; at shutdown that is expected, not news.
+        self._serverapp.log.addFilter(_quiet_stop)
+        idle, rendering = [], []
         for task in tasks:
             if _ready(task):
-                task.result()["task"].cancel()
+                rendering.append(task.result()["task"])
+                rendering[-1].cancel()
+                idle.append(task.result()["kernel_id"])
             else:
                 task.cancel()
+        if rendering:
+            await asyncio.wait(rendering, timeout=CANCEL_WAIT)
+        for kernel_id in idle:
+            if kernel_id in self._km:
+                await ensure_async(self._km.shutdown_kernel(kernel_id, now=True))
+
+
+STOP_NOISE = ("Error at server while executing cell", "Kernel died while waiting for execute")
+
+
+def _quiet_stop(record: logging.LogRecord) -> bool:
+    """Drop what Voilà and nbclient log of the app notebook's waiting cell as its kernel is
+    stopped (installed only while the server stops)."""
+    return not str(record.msg).startswith(STOP_NOISE)
 
 
 def _ready(task: asyncio.Task[Any]) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import DataflowFailed
 from .context import Chunks, StepCall
-from .files import SPOOL
+from .files import SPOOL, store_after_commit
 
 PDF = "application/pdf"
 
@@ -62,7 +62,6 @@ def render_pdfs(call: StepCall) -> Chunks:
     stored after the commit; the items go on. Per-item PDFs wait in a temporary folder,
     so a long run holds none of them in memory."""
     from ..expressions import render
-    from .files import store_after_commit
 
     config = call.config
     if not config.per_item:

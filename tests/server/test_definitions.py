@@ -210,3 +210,41 @@ def test_control_characters_are_a_yaml_error_with_a_line() -> None:
     assert found == [
         "x.component.yaml:3: invalid YAML: unacceptable character #x0095: special characters are not allowed"
     ]
+
+
+def test_unknown_keys_are_matched_against_their_own_model() -> None:
+    text = """\
+name: cars
+fields:
+  a: {type: string}
+dataflows:
+  f:
+    stages:
+      - name: s
+        steps:
+          - {name: a, query: {limt: 3}}
+          - {name: b, join: {with: a, on: {a: a}, type: outer}, sorce: a}
+workflows:
+  w:
+    stages:
+      - name: s
+        steps:
+          - {name: x, approval: {rol: managers}}
+"""
+    with pytest.raises(DefinitionError) as info:
+        load_texts({"cars.component.yaml": text})
+    found = [str(p) for p in info.value.problems]
+    steps = "cars.component.yaml:{} dataflows.f.stages[0].steps"
+    assert (
+        f"{steps.format(9)}[0].query.limt: unknown option 'limt' (did you mean 'limit'?)" in found
+    )
+    assert f"{steps.format(10)}[1].sorce: unknown option 'sorce' (did you mean 'source'?)" in found
+    # A key named type outside a field is not a field type.
+    assert (
+        f"{steps.format(10)}[1].join.type: input should be 'inner' or 'left', got \"outer\""
+        in found
+    )
+    assert (
+        "cars.component.yaml:16 workflows.w.stages[0].steps[0].approval.rol: "
+        "unknown option 'rol' (did you mean 'role'?)" in found
+    )

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterable, Sequence
+import types
+import typing
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -132,7 +134,7 @@ def _message(err: Any) -> str:
         return _unknown_option(loc)
     if kind == "missing":
         return "is required"
-    if kind == "literal_error" and loc and loc[-1] == "type":
+    if kind == "literal_error" and loc and loc[-1] == "type" and FieldDef in _models_at(loc[:-1]):
         return f"unknown field type {_got(value)}; expected one of {', '.join(FIELD_TYPES)}"
     if kind in {"float_type", "int_type", "int_from_float", "float_parsing", "int_parsing"}:
         expected = "an integer" if kind.startswith("int") else "a number"
@@ -151,10 +153,57 @@ def _message(err: Any) -> str:
 
 def _unknown_option(loc: Loc) -> str:
     name = str(loc[-1])
-    known: Iterable[str] = ComponentDef.model_fields if len(loc) == 1 else FieldDef.model_fields
-    close = difflib.get_close_matches(name, list(known), n=1)
+    known = sorted({key for model in _models_at(loc[:-1]) for key in _keys(model)})
+    close = difflib.get_close_matches(name, known, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return f"unknown option {name!r}{hint}"
+
+
+def _models_at(loc: Loc) -> list[type[pydantic.BaseModel]]:
+    """The models that can sit at ``loc`` of a component (several where a union leaves it
+    open), walking the annotations from :class:`ComponentDef`: so an unknown key is matched
+    against the options of its own model (a step's ``query``, a page's button), not a
+    field's."""
+    types: list[Any] = [ComponentDef]
+    for part in loc:
+        types = [inner for t in types for inner in _inside(t, part)]
+    flat = [member for t in types for member in _members(t)]
+    return [t for t in flat if isinstance(t, type) and issubclass(t, pydantic.BaseModel)]
+
+
+def _members(annotation: Any) -> list[Any]:
+    """The types ``annotation`` may be (the members of a union, unwrapped)."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return _members(args[0])
+    if origin in (typing.Union, types.UnionType):
+        return [member for arg in args for member in _members(arg)]
+    return [annotation]
+
+
+def _inside(annotation: Any, part: str | int) -> list[Any]:
+    """What ``annotation`` holds under key or index ``part``."""
+    members = _members(annotation)
+    if members != [annotation]:
+        return [inner for member in members for inner in _inside(member, part)]
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
+        if part == annotation.__name__:  # pydantic names the branch of a union it tried
+            return [annotation]
+        for name, info in annotation.model_fields.items():
+            if part in (name, info.alias):
+                return [info.annotation]
+        return []
+    if origin in (dict, Mapping) and len(args) == 2:
+        return [args[1]]
+    if origin in (list, Sequence) and args and isinstance(part, int):
+        return [args[0]]
+    return []
+
+
+def _keys(model: type[pydantic.BaseModel]) -> Iterable[str]:
+    """The keys a definition writes for ``model``'s fields (aliases where they have one)."""
+    return [info.alias or name for name, info in model.model_fields.items()]
 
 
 def read_file(path: Path, display: str | None = None) -> tuple[Source | None, list[Problem]]:

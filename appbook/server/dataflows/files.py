@@ -12,7 +12,7 @@ import json
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path, PurePath
-from typing import IO, Any, cast
+from typing import IO, Any
 
 from ..errors import ValidationError
 from .context import Chunk, Chunks, Item, StepCall
@@ -175,7 +175,8 @@ def store_after_commit(
 ) -> None:
     """Store ``data`` (a spool, closed afterwards, or a file on disk) as ``name`` in the
     step's ``folder`` once the run has committed, in the result's ``files`` under the
-    step's name (``many``: a list of them)."""
+    step's name: the file's metadata and ``items``, or (``many``: one file per item)
+    ``{"items": n, "files": [metadata, ...]}``."""
     state, folder, step = call.flow.state, call.config.folder, call.step.name
 
     def store() -> None:
@@ -185,11 +186,11 @@ def store_after_commit(
             info = state.app.files.put(stream, name=name, folder=folder, media_type=media)
         finally:
             stream.close()
-        entry = {**info.to_dict(), "items": count}
-        files = cast(dict[str, Any], state.files)  # a list under the step when ``many``
-        if many:
-            files.setdefault(step, []).append(entry)
-        else:
-            files[step] = entry
+        if not many:
+            state.files[step] = {**info.to_dict(), "items": count}
+            return
+        entry = state.files.setdefault(step, {"items": 0, "files": []})
+        entry["items"] += count
+        entry["files"].append(info.to_dict())
 
     state.writer.after_commit.append(store)

@@ -141,7 +141,8 @@ class RenderTemplate(_Model):
     ``to: html`` (the default): the HTML text under ``into``, one item (or each item).
     ``to: pdf``: WeasyPrint makes a PDF of the HTML, stored in the file store as ``name``
     (a template, required) in ``folder`` once the run has committed, in the result's
-    ``files`` under the step's name (``per_item``: one PDF per item, a list) and opened by
+    ``files`` under the step's name (``per_item``: one PDF per item, listed as
+    ``{items, files: [...]}``) and opened by
     ``form_action {action: open_file, export: step}``; the items go on unchanged. Only
     ``data:`` URLs are fetched (inline images, fonts): nothing from the network or the
     server's files."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 from typing import Any
 
 import pytest
@@ -133,3 +134,35 @@ async def test_the_run_log_pages(api: Api, engine: Appbook) -> None:
         "GET", "dataflows/cars/answer_groups/runs", params={"limit": 2, "before": first["next"]}
     )
     assert len(body(rest)["items"]) == 1 and body(rest)["next"] is None
+
+
+PROBES = """\
+name: probes
+fields:
+  url: {type: string}
+dataflows:
+  fetch:
+    stages:
+      - name: s
+        steps:
+          - {name: form, action_model: {}}
+          - {name: same, script: {function: same}}
+          - {name: get, http_get: {url: "http://127.0.0.1:9/internal"}}
+          - {name: out, respond: {}}
+"""
+
+
+async def test_a_refused_outside_call_in_a_child_process_is_403(
+    api: Api, engine: Appbook, tmp_path: Any
+) -> None:
+    # Scripts send the run to a child process; the guard's refusal must come back as
+    # itself (403, policy), not as a generic dataflow failure.
+    shutil.copytree(FIXTURES / "dataflows", tmp_path, dirs_exist_ok=True)  # what is published
+    (tmp_path / "probes.component.yaml").write_text(PROBES)
+    (tmp_path / "probes.py").write_text("def same(items, context):\n    return items\n")
+    engine.publish(tmp_path)
+    response = await api("POST", "dataflows/probes/fetch/run")
+    assert response.code == 403, response.body
+    error = body(response)["error"]
+    assert error["code"] == "outbound_refused"
+    assert "127.0.0.1" in error["message"] and "step get" in error["message"]

@@ -19,7 +19,19 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..errors import AppbookError, Conflict, DataflowFailed, NotFound, QueryError, ValidationError
+from ..errors import (
+    AppbookError,
+    Conflict,
+    DataflowFailed,
+    Forbidden,
+    NotFound,
+    OutboundError,
+    OutboundRefused,
+    PayloadTooLarge,
+    QueryError,
+    ServiceUnavailable,
+    ValidationError,
+)
 from ..expressions import ExpressionError
 from .runner import DataflowResult
 
@@ -30,10 +42,22 @@ log = logging.getLogger(__name__)
 SECONDS = 300.0  # default wall-clock limit of one run
 MEMORY = 2 * 1024**3  # default address-space limit of the child, bytes
 STARTUP = 120.0  # how long the child may take to start (imports, connecting), not counted
-CLASSES: dict[str, type[AppbookError]] = {
-    c.__name__: c
-    for c in (ValidationError, NotFound, Conflict, QueryError, ExpressionError, DataflowFailed)
-}
+# The errors a child's run comes back as, by class name: each keeps its own HTTP status
+# (a refused outside call is 403, a failed one 502, a database that is down 503).
+ERRORS: tuple[type[AppbookError], ...] = (
+    ValidationError,
+    NotFound,
+    Conflict,
+    Forbidden,
+    QueryError,
+    ExpressionError,
+    DataflowFailed,
+    OutboundRefused,
+    OutboundError,
+    PayloadTooLarge,
+    ServiceUnavailable,
+)
+CLASSES: dict[str, type[AppbookError]] = {c.__name__: c for c in ERRORS}
 
 
 def run_isolated(

@@ -106,6 +106,7 @@ def test_a_car_from_the_dataflow_button_to_a_signed_contract(server: Served, pag
     dialog.get_by_role("button", name="Save").click()
     dialog.wait_for(state="hidden")
     assert api(server, "GET", f"components/cars/records/{car['id']}")["manager"] == bruno["id"]
+    page.get_by_text("Appointed Bruno Petit.").wait_for()  # shown on the car page, under it
 
     # Enter into a contract (enter_contract: update, archived) and back to the car.
     page.get_by_role("button", name="Enter into a contract").click()
@@ -121,6 +122,7 @@ def test_a_car_from_the_dataflow_button_to_a_signed_contract(server: Served, pag
     assert (signed["archived"], signed["contract_number"], signed["sold_on"]) == (True, "C-E2E-0001", "2026-03-02")  # fmt: skip
     archived = page.locator(".appbook-field-archived input[type=checkbox]")
     page.wait_for_function("el => el.checked", arg=archived.element_handle())
+    page.get_by_text("Contract C-E2E-0001 signed; the car is archived.").wait_for()
     screenshot(page, "cars-signed")
 
     # The main grid no longer lists it (appointed and archived); "All cars" still does.

@@ -247,7 +247,8 @@ def test_appoint_a_manager_then_enter_into_a_contract(
     assert view.dialog is dialog  # the refused run stopped [run_dataflow, close]: still open
     picker.input.value = anna["id"]
     click(dialog, "Save")  # the dataflow updates the car, then the dialog closes
-    assert page.status.text == ""  # the message went to the dialog's status line
+    # The dialog closed at once: its outcome is shown on the page under it.
+    assert (page.status.kind, page.status.text) == ("ok", "Appointed Anna Martin.")
     [appointed] = dataflow_runs(dealership, "cars", "appoint_manager", limit=1)
     assert appointed["status"] == "succeeded" and not appointed["error"]
     stored = dealership["cars"].get(car["id"])
@@ -279,6 +280,7 @@ def test_appoint_a_manager_then_enter_into_a_contract(
     assert (signed["contract_number"], signed["sold_on"]) == ("C-2026-0001", dt.date(2026, 3, 2))
     assert signed["manager"] == anna["id"]
     assert view.current is page  # signed, then back
+    assert page.status.text == "Contract C-2026-0001 signed; the car is archived."
     click(page, "Back")
     assert view.current is main and grid_vins(main) == [VIN_4]
     assert dealership["cars"].count(where={"archived": True}) == 1

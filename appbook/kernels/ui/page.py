@@ -59,6 +59,7 @@ class PageView(widgets.VBox):  # type: ignore[misc]
         self.grids: list[Any] = []
         self.views: list[Any] = []
         self.status = StatusLine()
+        self._before: list[tuple[str, str]] = []  # what the status lines said as an action began
         body = [self._node(node) for node in self.page.layout]
         self.form = (
             RecordForm(shell.app, component, self.controls, live=shell.live)
@@ -263,6 +264,7 @@ class PageView(widgets.VBox):  # type: ignore[misc]
     # -- actions ----------------------------------------------------------------------
     def run(self, action: Any, *, row: Mapping[str, Any] | None = None) -> None:
         """Run a button or row action; failures become a status message."""
+        self._before = self._said()
         try:
             self._run(action, row or {})
         except Exception as exc:  # a viewer must never see a traceback
@@ -291,11 +293,11 @@ class PageView(widgets.VBox):  # type: ignore[misc]
             if not self.form.delete():
                 return False
             self.shell.refresh_pages()
-            self.shell.back()
+            self._leave(self.shell.back)
         elif action == "back":
-            self.shell.back()
+            self._leave(self.shell.back)
         elif action == "close":
-            self.shell.close_dialog()
+            self._leave(self.shell.close_dialog)
         elif isinstance(action, Action):
             params = {k: self._param(v, row) for k, v in action.params.items()}
             if action.set is not None:
@@ -319,6 +321,27 @@ class PageView(widgets.VBox):  # type: ignore[misc]
             elif action.run_dataflow:
                 return self._run_dataflow(action.run_dataflow, params, row)
         return True
+
+    def _said(self) -> list[tuple[str, str]]:
+        """What this page's status lines say now (the page's, then its form's)."""
+        lines = [self.status, *([self.form.status] if self.form is not None else [])]
+        return [(line.kind, line.text) for line in lines]
+
+    def _leave(self, go: Callable[[], None]) -> None:
+        """Leave this page (``go``: back, or close the dialog), carrying what this action
+        said to the page shown next: "Sign the contract, then back" must not show its
+        outcome on a page that closes at once."""
+        before = self._before
+        fresh = [
+            said
+            for i, said in enumerate(self._said())
+            if said[1]
+            and said[0] in ("ok", "info", "warning")
+            and (i >= len(before) or said != before[i])
+        ]
+        go()
+        if fresh:
+            self.shell.notice(*fresh[0])
 
     def _run_dataflow(self, name: str, inputs: Mapping[str, Any], row: Mapping[str, Any]) -> bool:
         """Run dataflow ``name`` on the form's values (checked first, as a save checks them)
@@ -478,6 +501,11 @@ class AppView(widgets.VBox):  # type: ignore[misc]
             self.stack.pop().close()
             self._page_box.children = [self.current]
             self.refresh_grids()
+
+    def notice(self, kind: str, text: str) -> None:
+        """Show ``text`` in the status line of the dialog or page on top."""
+        if self.stack:
+            (self.dialog or self.current).status.show(kind, text)
 
     def close_dialog(self) -> None:
         """Close the dialog, if any."""

@@ -447,6 +447,10 @@ def test_user_roles_makers_and_the_log(
     app.users.add("tester", roles=["developer", "clerks"])
     user = go(probes, who)
     assert (user.roles, user.is_maker) == (("developer", "clerks"), True)
+    app.users.disable("tester")  # a disabled user keeps their history, not their roles
+    user = go(probes, who)
+    assert (user.roles, user.is_maker) == ((), False)
+    app.users.disable("tester", False)
     owner = show("probes", "main", app=app.as_user(default_actor()), live=False)
     try:
         assert owner.scripts.log.layout.display == ""  # the server's owner is a maker

@@ -16,28 +16,25 @@ from collections import deque
 
 import ipywidgets as widgets
 
-from ...server.engine import Appbook, default_actor
-from ...server.errors import AppbookError
+from ...server import access
+from ...server.engine import Appbook
 
-MAKER_ROLE = "developer"
 KEEP = 200  # entries the panel keeps (the server log keeps everything)
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LEVEL_COLOURS = {"ERROR": "#b00020", "CRITICAL": "#b00020", "WARNING": "#8a5300"}
 
 
 def roles_of(app: Appbook) -> tuple[str, ...]:
-    """The roles of ``app``'s actor in Appbook's users table (none when not registered)."""
-    try:
-        return app.users.get(app.actor).roles
-    except AppbookError:
-        return ()
+    """The roles of ``app``'s actor that count (:func:`appbook.server.access.viewer`: none
+    for a user who is not registered or is disabled)."""
+    return access.viewer(app.users, app.actor).roles
 
 
 def is_maker(app: Appbook) -> bool:
     """Whether ``app``'s actor builds apps rather than only uses them: the server's owner
-    (the OS user the server and its kernels run as; token holders act as them) or a user
-    holding the ``developer`` role."""
-    return app.actor == default_actor() or MAKER_ROLE in roles_of(app)
+    (the OS user the server and its kernels run as; token holders act as them) or an
+    enabled user holding the ``developer`` role (the same rule pages open by)."""
+    return access.viewer(app.users, app.actor).is_maker
 
 
 class ServerLogHandler(logging.Handler):

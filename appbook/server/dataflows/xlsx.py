@@ -51,13 +51,13 @@ def read_rows(stream: IO[bytes], name: str, sheet: str | None) -> Iterator[dict[
 
 def _sheet_rows(rows: Iterator[tuple[Any, ...]], where: str) -> Iterator[dict[str, Any]]:
     header: list[str] | None = None
-    width = 0
+    width = top = 0
     for number, cells in enumerate(rows, start=1):
         values = [_date(c) if c.value.__class__ is datetime else c.value for c in cells]
         if values.count(None) + values.count("") == len(values):
             continue
         if header is None:
-            header = _header(values, number, where)
+            header, top = _header(values, number, where), number
             width = len(header)
             continue
         if len(values) > width:
@@ -65,7 +65,8 @@ def _sheet_rows(rows: Iterator[tuple[Any, ...]], where: str) -> Iterator[dict[st
                 if values[column] is not None and values[column] != "":
                     letter = get_column_letter(column + 1)
                     raise _invalid(
-                        f"{where}, row {number} column {letter}: a value under no header"
+                        f"{where}, row {top} column {letter}: empty header "
+                        f"(row {number} has a value under it)"
                     )
         elif len(values) < width:
             values += [None] * (width - len(values))

@@ -131,11 +131,7 @@ async def test_cold_app_runs_the_request_as_the_signed_in_user(
 async def test_preheated_kernel_serves_the_request_then_the_pool_refills(
     apps_server: Any, jp_fetch: Any
 ) -> None:
-    kernels = apps_server.web_app.settings["appbook_app_kernels"]
-    kernels.pool_size, kernels.fill_delay = 1, 0.0
-    kernels.fill(APP_NOTEBOOK, "invoices")
-    await until(lambda: kernels.ready(APP_NOTEBOOK, "invoices") == 1, "a preheated kernel")
-    (preheated,) = app_kernels(apps_server)
+    kernels, preheated = await preheated_invoices(apps_server)
     # Its first page is rendered (widgets included) before any request.
     renderer = kernels._pools[(APP_NOTEBOOK, "invoices")][0].result()["renderer"]
     await until(
@@ -170,11 +166,7 @@ async def test_preheated_kernel_serves_the_request_then_the_pool_refills(
 async def test_closing_kills_the_pool_kernels_quietly_and_keeps_served_ones(
     apps_server: Any, jp_fetch: Any
 ) -> None:
-    kernels = apps_server.web_app.settings["appbook_app_kernels"]
-    kernels.pool_size, kernels.fill_delay = 1, 0.0
-    kernels.fill(APP_NOTEBOOK, "invoices")
-    await until(lambda: kernels.ready(APP_NOTEBOOK, "invoices") == 1, "a preheated kernel")
-    (served,) = app_kernels(apps_server)
+    kernels, served = await preheated_invoices(apps_server)
     await jp_fetch("appbook", "apps", "invoices", params={"page": "all"})  # handed over
     await until(lambda: kernels.ready(APP_NOTEBOOK, "invoices") == 1, "the pool refilled")
     (waiting,) = set(app_kernels(apps_server)) - {served}
@@ -188,6 +180,16 @@ async def test_closing_kills_the_pool_kernels_quietly_and_keeps_served_ones(
     assert app_kernels(apps_server) == [served]
     assert [r.getMessage() for r in handler.records] == []
     assert waiting not in apps_server.kernel_manager
+
+
+async def preheated_invoices(apps_server: Any) -> tuple[Any, str]:
+    """The server's app kernels with a pool of one for invoices, and its preheated kernel."""
+    kernels = apps_server.web_app.settings["appbook_app_kernels"]
+    kernels.pool_size, kernels.fill_delay = 1, 0.0
+    kernels.fill(APP_NOTEBOOK, "invoices")
+    await until(lambda: kernels.ready(APP_NOTEBOOK, "invoices") == 1, "a preheated kernel")
+    (kernel_id,) = app_kernels(apps_server)
+    return kernels, kernel_id
 
 
 class Kept(logging.Handler):

@@ -12,7 +12,7 @@ from tornado.httpclient import HTTPResponse
 from traitlets.config import Config
 
 from appbook.server.engine import Appbook
-from tests.extension.test_hooks import ORDERS, SECRET, error, runs, signed
+from tests.extension.test_hooks import engine, error, runs, signed  # noqa: F401 (engine: a fixture)
 
 
 @pytest.fixture
@@ -25,14 +25,6 @@ def jp_server_config(jp_server_config: Config) -> Config:
     jp_server_config.AppbookApp.webhook_max_body = 64
     jp_server_config.AppbookApp.webhook_tolerance = 30.0
     return jp_server_config
-
-
-@pytest.fixture
-def engine(jp_serverapp: Any) -> Appbook:
-    app: Appbook = jp_serverapp.web_app.settings["appbook_engine"]
-    app.publish_texts({"orders.component.yaml": ORDERS})
-    app.secrets.set("webhook.shop", SECRET)
-    return app
 
 
 async def post(jp_fetch: Any, body: bytes, headers: dict[str, str]) -> HTTPResponse:
@@ -49,7 +41,9 @@ async def post(jp_fetch: Any, body: bytes, headers: dict[str, str]) -> HTTPRespo
     return response
 
 
-async def test_configured_limits_apply(jp_fetch: Any, engine: Appbook) -> None:
+@pytest.mark.usefixtures("engine")  # test_hooks' fixture: the orders component and its hook
+async def test_configured_limits_apply(jp_fetch: Any, jp_serverapp: Any) -> None:
+    app: Appbook = jp_serverapp.web_app.settings["appbook_engine"]
     big = json.dumps({"text": "x" * 100}).encode()
     large = await post(jp_fetch, big, signed(big))
     assert large.code == 413 and "64" in error(large)["message"]
@@ -59,4 +53,4 @@ async def test_configured_limits_apply(jp_fetch: Any, engine: Appbook) -> None:
     first = await post(jp_fetch, b"{}", signed(b"{}"))
     again = await post(jp_fetch, b'{"n": 2}', signed(b'{"n": 2}'))
     assert (first.code, again.code) == (202, 429)  # a burst of one
-    assert len(runs(engine)) == 2  # the one accepted request, two workflows
+    assert len(runs(app)) == 2  # the one accepted request, two workflows

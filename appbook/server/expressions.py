@@ -24,12 +24,14 @@ class ExpressionError(AppbookError):
     code = "expression_failed"
 
 
-@lru_cache(maxsize=1)
-def _environment() -> Any:
+@lru_cache(maxsize=2)
+def _environment(html: bool = False) -> Any:
     from jinja2 import StrictUndefined
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    return ImmutableSandboxedEnvironment(undefined=StrictUndefined)
+    # HTML templates escape every value they insert (a record's text cannot add markup or
+    # scripts to a rendered page or PDF); ``| safe`` marks a value as trusted HTML.
+    return ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=html)
 
 
 @lru_cache(maxsize=4096)
@@ -74,28 +76,29 @@ def evaluate(text: str, context: Mapping[str, Any], *, where: str = "") -> Any:
 
 
 @lru_cache(maxsize=1024)
-def compile_template(text: str) -> Any:
-    """``text`` compiled once (cached) as a template (``"Invoice {{ record.number }}"``);
-    ExpressionError if it does not compile."""
+def compile_template(text: str, *, html: bool = False) -> Any:
+    """``text`` compiled once (cached) as a template (``"Invoice {{ record.number }}"``;
+    ``html``: values are HTML-escaped); ExpressionError if it does not compile."""
     from jinja2 import TemplateSyntaxError
 
     try:
-        return _environment().from_string(text)
+        return _environment(html).from_string(text)
     except TemplateSyntaxError as exc:
         raise ExpressionError(
             f"{text!r} is not a valid template (line {exc.lineno}): {exc.message}"
         ) from None
 
 
-def render(text: str, context: Mapping[str, Any], *, where: str = "") -> str:
+def render(text: str, context: Mapping[str, Any], *, where: str = "", html: bool = False) -> str:
     """``text`` rendered as a sandboxed template with ``context``'s names (undefined names
-    are errors); ExpressionError naming the template and ``where`` when it fails."""
+    are errors; ``html``: every inserted value HTML-escaped); ExpressionError naming the
+    template and ``where`` when it fails."""
     from jinja2 import UndefinedError
     from jinja2.exceptions import SecurityError
 
     prefix = f"{where}: " if where else ""
     try:
-        template = compile_template(text)
+        template = compile_template(text, html=html)
     except ExpressionError as exc:
         raise ExpressionError(f"{prefix}{exc.message}") from None
     try:

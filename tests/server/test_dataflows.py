@@ -188,6 +188,10 @@ def test_render_template_renders_html_in_the_sandbox(cars: Appbook) -> None:
     assert result.value[0] == "<b>A-1</b>" and len(result.value) == 4
     html = result.actions[0]["params"]["html"]
     assert html == "<ul><li>A-1</li><li>B-2</li><li>C-3</li><li>D-4</li></ul>"
+    # A record's text is inserted escaped: it cannot add markup or a script to the page.
+    cars["cars"].create({"plate": "E<script>alert(1)</script>"})
+    rows = cars["cars"].run_dataflow("sheet").value
+    assert rows[-1] == "<b>E&lt;script&gt;alert(1)&lt;/script&gt;</b>"
 
 
 def test_export_file_stores_the_items_after_the_commit(cars: Appbook) -> None:

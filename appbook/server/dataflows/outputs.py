@@ -158,10 +158,10 @@ def render_template(call: StepCall) -> Chunks:
         return
     if not config.per_item:
         every = call.all_items()
-        yield [{config.into: render(config.template, call.flow.names(items=every))}]
+        yield [{config.into: render(config.template, call.flow.names(items=every), html=True)}]
         return
     for _, items in call.items():
         yield [
-            {**item, config.into: render(config.template, call.flow.names(item=item))}
+            {**item, config.into: render(config.template, call.flow.names(item=item), html=True)}
             for item in items
         ]

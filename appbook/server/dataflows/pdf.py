@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ PDF = "application/pdf"
 log = logging.getLogger(__name__)
 
 
+@cache  # one class, defined on first use (WeasyPrint is imported only when a PDF is made)
 def _fetcher_class() -> type[Any]:
     from weasyprint.urls import URLFetcher  # type: ignore[import-untyped]
 
@@ -68,7 +70,7 @@ def render_pdfs(call: StepCall) -> Chunks:
         items = call.all_items()
         names = call.flow.names(items=items)
         spool = tempfile.SpooledTemporaryFile(max_size=SPOOL, mode="w+b")  # noqa: SIM115
-        spool.write(html_to_pdf(render(config.template, names)))
+        spool.write(html_to_pdf(render(config.template, names, html=True)))
         store_after_commit(call, spool, str(render(config.name, names)), PDF, len(items))
         if items:
             yield items
@@ -78,7 +80,7 @@ def render_pdfs(call: StepCall) -> Chunks:
         for item in each:
             names = call.flow.names(item=item)
             path = Path(folder.name) / f"{call.item_number}.pdf"
-            path.write_bytes(html_to_pdf(render(config.template, names)))
+            path.write_bytes(html_to_pdf(render(config.template, names, html=True)))
             store_after_commit(call, path, str(render(config.name, names)), PDF, 1, many=True)
         yield chunk
     call.flow.state.writer.after_commit.append(folder.cleanup)

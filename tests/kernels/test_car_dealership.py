@@ -316,7 +316,7 @@ def test_validation_errors_show_under_the_controls_and_write_nothing(
     # goes under the VIN and the run's transaction writes nothing.
     type_into(add, vin=VIN_1, price="9000")
     click(add, "Add the car")
-    assert add.controls["vin"].error == "cars.vin: this value is already used by another record"
+    assert add.controls["vin"].error == "this value is already used by another record"
     assert add.status.text.startswith("That did not work: dataflow cars.add_car, stage save")
     assert add.controls["year"].error == "" and add.controls["price"].error == ""
     assert add.form.record_id is None
@@ -365,6 +365,18 @@ def test_managers_pages(dealership: Appbook, view: AppView) -> None:
     click(page, "Appoint a manager")
     assert view.dialog is not None
     assert ("Bruno Petit", bruno["id"]) in view.dialog.controls["manager"].input.options
+    view.close_dialog()
+    # A second manager with Bruno's e-mail: the unique field refuses the save, the message
+    # reads plainly under the field and the status line names it.
+    second = view.open_page("managers", "edit", {})
+    type_into(second, name="Other", email="bruno@cars.example", phone="+33 1 23 45 67 80")
+    click(second, "Save")
+    assert second.controls["email"].error == "this value is already used by another record"
+    assert second.form is not None
+    assert second.form.status.text == (
+        "Not saved: managers.email: this value is already used by another record"
+    )
+    assert dealership["managers"].count() == 1
 
 
 def test_served_app_is_live_the_car_page_follows_the_dialog(

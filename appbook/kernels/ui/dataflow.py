@@ -21,6 +21,7 @@ from urllib.parse import quote
 import ipywidgets as widgets
 
 from ...server.errors import Conflict, ValidationError
+from .form import under_field
 
 if TYPE_CHECKING:
     from ...server.dataflows import DataflowResult
@@ -81,7 +82,7 @@ def run(
             # The field's message as a save shows it; the status line names the step.
             named = getattr(exc, "dataflow_where", None) is not None
             message = exc.message.split(": ", 1)[-1] if named else exc.message
-            page.form.controls[exc.field].error = message
+            page.form.controls[exc.field].error = under_field(message, exc.field)
         raise
 
 

@@ -218,7 +218,7 @@ class RecordForm(widgets.VBox):  # type: ignore[misc]
 
     def _show_conflict(self, exc: Conflict) -> None:
         if exc.field is not None and exc.field in self.controls:
-            self.controls[exc.field].error = exc.message
+            self.controls[exc.field].error = under_field(exc.message, exc.field)
             self.status.show("error", f"Not saved: {exc.message}")
             return
         self.changed_elsewhere = True
@@ -277,3 +277,10 @@ class RecordForm(widgets.VBox):  # type: ignore[misc]
             self._watcher.stop()
             self._watcher = None
         super().close()
+
+
+def under_field(message: str, field: str) -> str:
+    """``message`` as it reads under ``field``'s control: without the ``component.field: ``
+    that names the field elsewhere (``cars.vin: this value is already used …``)."""
+    head, sep, rest = message.partition(": ")
+    return rest if sep and head.rsplit(".", 1)[-1] == field else message

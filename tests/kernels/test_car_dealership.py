@@ -8,6 +8,7 @@ show and what the database holds.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -402,5 +403,32 @@ def test_served_app_is_live_the_car_page_follows_the_dialog(
         assert page.form is not None and page.form.status.text == "Saved."
         stored = dealership["cars"].get(car["id"])
         assert (stored["manager"], stored["notes"]) == (anna["id"], "Winter tyres included.")
+    finally:
+        shell.close()
+
+
+def test_a_dataflow_that_opens_a_page_says_its_outcome_there(app: Appbook, tmp_path: Path) -> None:
+    # add_car ending with open_page on the new car instead of refresh: the car page opens
+    # over the add page, and the respond message is shown where the user now looks.
+    folder = tmp_path / "dealership"
+    shutil.copytree(DEALERSHIP, folder)
+    yaml = folder / "cars.component.yaml"
+    opens = (
+        "{name: show, source: save, form_action: "
+        '{action: open_page, page: view_car, params: {id: "item.id"}}}'
+    )
+    text = yaml.read_text()
+    assert text.count("{name: show, form_action: {action: refresh}}") == 1
+    yaml.write_text(text.replace("{name: show, form_action: {action: refresh}}", opens))
+    app.publish(folder)
+    shell = show("cars", "lot", app=app, live=False)
+    try:
+        click(shell.current, "Add a new car")
+        type_into(shell.current, vin=VIN_2, brand="Volkswagen", model="Golf", year="2021")
+        type_into(shell.current, price="21900")
+        click(shell.current, "Add the car")
+        car_page = shell.current
+        assert car_page.name == "view_car" and car_page.controls["vin"].value == VIN_2
+        assert car_page.status.text == f"Added Volkswagen Golf (VIN {VIN_2}) to the lot."
     finally:
         shell.close()

@@ -14,6 +14,7 @@ import pytest
 from appbook.kernels.apprun import UNBOUND
 from appbook.kernels.ui.page import AppView, show
 from appbook.server.engine import Appbook, default_actor
+from appbook.server.errors import Forbidden
 from tests.kernels.test_car_dealership import DEALERSHIP, click
 
 VAULT_YAML = """\
@@ -160,6 +161,8 @@ def test_show_of_a_refused_page_in_a_notebook(vault: Appbook, opened: list[AppVi
     (status,) = page_box.children
     assert status.text == REFUSED and "appbook-refused" in status._dom_classes
     view.refresh_pages()  # nothing to refresh, and no error
+    with pytest.raises(Forbidden, match="You need the role auditors to open The vault"):
+        view.current  # noqa: B018  (no page is open: say why, not IndexError)
 
 
 def test_a_preheated_home_follows_the_user_it_is_bound_to(

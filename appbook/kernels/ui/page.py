@@ -22,7 +22,7 @@ import ipywidgets as widgets
 from ...server import access
 from ...server.definitions.pages import Action, Node, PageDef
 from ...server.engine import Appbook
-from ...server.errors import NotFound
+from ...server.errors import Forbidden, NotFound
 from .applog import is_maker
 from .base import FieldControl
 from .form import RecordForm
@@ -353,7 +353,12 @@ class PageView(widgets.VBox):  # type: ignore[misc]
             return False
         result = dataflow.run(self, name, inputs, row)
         dataflow.respond(self, name, result)
+        said = (self.status.kind, self.status.text)
         dataflow.apply(self, result.actions)
+        shell = self.shell
+        top = shell.dialog or (shell.current if shell.stack else None)
+        if top is not None and top is not self:  # it opened a page: say it there
+            shell.notice(*said)
         return True
 
     def _run_workflow(self, name: str, inputs: Mapping[str, Any], row: Mapping[str, Any]) -> bool:
@@ -437,7 +442,10 @@ class AppView(widgets.VBox):  # type: ignore[misc]
 
     @property
     def current(self) -> PageView:
-        """The page on top (under any dialog)."""
+        """The page on top (under any dialog); Forbidden when the app's first page was
+        refused to its user (``refused`` says why), so no page is open."""
+        if not self.stack:
+            raise Forbidden(self.refused or "no page is open")
         return self.stack[-1]
 
     def refusal(self, component: str, page: str) -> str | None:

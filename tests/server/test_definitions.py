@@ -248,3 +248,21 @@ workflows:
         "cars.component.yaml:16 workflows.w.stages[0].steps[0].approval.rol: "
         "unknown option 'rol' (did you mean 'role'?)" in found
     )
+
+
+def test_a_key_written_one_level_too_deep_says_where_it_goes() -> None:
+    text = """\
+name: cars
+fields:
+  a: {type: string}
+pages:
+  p:
+    layout:
+      - panel: {name: extra, children: [{field: a}]}
+"""
+    with pytest.raises(DefinitionError) as info:
+        load_texts({"cars.component.yaml": text})
+    assert [str(p) for p in info.value.problems] == [
+        "cars.component.yaml:7 pages.p.layout[0].panel.name: unknown option 'name' "
+        "('name' goes beside 'panel', not inside it)"
+    ]

@@ -156,6 +156,12 @@ def _unknown_option(loc: Loc) -> str:
     known = sorted({key for model in _models_at(loc[:-1]) for key in _keys(model)})
     close = difflib.get_close_matches(name, known, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
+    if not close and len(loc) >= 2:
+        # A key of the enclosing mapping written inside one of its values, as in
+        # `- panel: {name: extra, ...}` for `- {panel: {...}, name: extra}`.
+        outer = {key for model in _models_at(loc[:-2]) for key in _keys(model)}
+        if name in outer:
+            hint = f" ({name!r} goes beside {loc[-2]!r}, not inside it)"
     return f"unknown option {name!r}{hint}"
 
 

@@ -91,11 +91,16 @@ def publish(
 ) -> None:
     """Validate every *.component.yaml under DIRECTORY and publish them together."""
     with engine(home, database_url) as app:
+        history = app.publications()
         result = app.publish(directory, allow_destructive=allow_destructive)
     if not result.changed:
         click.echo(f"publication {result.number} already has this content; nothing to do")
         return
     click.echo(f"published {result.number}: {', '.join(result.components)}")
+    # A publication is the whole folder: say so when it removes what was published before.
+    gone = sorted(set(history[0].components) - set(result.components)) if history else []
+    if gone:
+        click.echo(f"removed: {', '.join(gone)} (not under {directory})")
     for line in result.migration:
         click.echo(f"  {line}")
 

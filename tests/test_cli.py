@@ -64,6 +64,10 @@ def test_publish_list_rollback(tmp_path: Path) -> None:
     assert "   1  " in listing and "cars, expenses, invoices, managers, suppliers" in listing
     proc = appbook(tmp_path, "rollback", "7", check=False)
     assert proc.returncode == 1 and "error: publication 7 does not exist" in proc.stderr
+    # Only one app's folder: the others (empty here) are removed, and the output says so.
+    only = appbook(tmp_path, "publish", str(EXAMPLES / "invoices")).stdout
+    assert "published 2: invoices, suppliers" in only
+    assert f"removed: cars, expenses, managers (not under {EXAMPLES / 'invoices'})" in only
 
 
 def test_invalid_definition_exit_code_and_message(tmp_path: Path) -> None:

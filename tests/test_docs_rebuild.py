@@ -18,14 +18,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import ipywidgets as widgets
 import pytest
 from ruamel.yaml import YAML
 
-from appbook.kernels.ui.page import AppView, PageView, show
+from appbook.kernels.ui.page import AppView, show
 from appbook.server.config import EngineConfig
 from appbook.server.engine import Appbook
 from appbook.server.errors import DestructiveChange
+from tests.kernels.test_car_dealership import click as press
+from tests.kernels.test_car_dealership import type_into
 
 ROOT = Path(__file__).parents[1]
 DATAFLOWS_MD = ROOT / "docs" / "dataflows.md"
@@ -96,25 +97,6 @@ def orders_from_the_docs(folder: Path) -> Path:
 
 
 # -- using the pages as a user does -------------------------------------------------------
-def buttons(widget: widgets.Widget) -> Iterator[widgets.Button]:
-    if isinstance(widget, widgets.Button):
-        yield widget
-    for child in getattr(widget, "children", ()):
-        yield from buttons(child)
-
-
-def press(page: PageView, text: str) -> None:
-    """Click the one button labelled ``text`` on ``page``."""
-    found = [b for b in buttons(page) if b.description == text]
-    assert len(found) == 1, f"{page.name}: {len(found)} buttons {text!r}"
-    found[0].click()
-
-
-def type_into(page: PageView, **values: Any) -> None:
-    for name, value in values.items():
-        page.controls[name].input.value = value
-
-
 @pytest.fixture
 def shells() -> Iterator[list[AppView]]:
     """Shells opened by a test, closed after it."""

@@ -39,12 +39,16 @@ from _common import load_average, machine, server_version, temporary_database
 from appbook.server.config import EngineConfig
 from appbook.server.engine import Appbook
 
-COMPONENT = """\
+ITEMS = """\
 name: items
 fields:
   n:     {type: integer, required: true}
   price: {type: number, min: 0}
   tag:   {type: string, max_length: 20}
+"""  # the table fill() writes; bench/files.py adds its own dataflows to it
+COMPONENT = (
+    ITEMS
+    + """\
 dataflows:
   reprice:
     stages:
@@ -55,6 +59,7 @@ dataflows:
           - {name: queue, deferred_update: {}}
           - {name: write, apply_deferred: {chunk_size: 1000}}
 """
+)
 DATAFLOW = "dataflow (query → map → deferred_update → apply_deferred)"
 RECORDS_API = "records API (query pages + update per record)"
 

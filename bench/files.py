@@ -27,17 +27,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import load_average, machine, server_version, temporary_database
-from dataflows import fill, measured
+from dataflows import ITEMS, fill, measured
 
 from appbook.server.config import EngineConfig
 from appbook.server.engine import Appbook
 
-COMPONENT = """\
-name: items
-fields:
-  n:     {type: integer, required: true}
-  price: {type: number, min: 0}
-  tag:   {type: string, max_length: 20}
+COMPONENT = (
+    ITEMS
+    + """\
 dataflows:
   export_csv:
     stages:
@@ -60,6 +57,7 @@ dataflows:
           - {name: rows, import_file: {file: "inputs.file"}}
           - {name: drop, filter: "false"}
 """
+)
 
 
 def child(url: str, home: str, way: str, file_id: str | None) -> None:

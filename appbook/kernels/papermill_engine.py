@@ -86,13 +86,19 @@ class Executed:
     @property
     def timed_out(self) -> float | None:
         """The timeout the notebook ran past, if it did."""
-        value = self.document.get("metadata", {}).get("appbook", {}).get("timed_out")
+        value = self._appbook.get("timed_out")
         return None if value is None else float(value)
 
     @property
     def cancelled(self) -> bool:
         """Whether ``stop`` ended the notebook (its run was cancelled)."""
-        return bool(self.document.get("metadata", {}).get("appbook", {}).get("cancelled"))
+        return bool(self._appbook.get("cancelled"))
+
+    @property
+    def _appbook(self) -> dict[str, Any]:
+        """The notebook's ``appbook`` metadata (how the pooled client ended it)."""
+        found: dict[str, Any] = self.document.get("metadata", {}).get("appbook", {})
+        return found
 
 
 def execute(

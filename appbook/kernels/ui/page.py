@@ -355,10 +355,9 @@ class PageView(widgets.VBox):  # type: ignore[misc]
         dataflow.respond(self, name, result)
         said = (self.status.kind, self.status.text)
         dataflow.apply(self, result.actions)
-        shell = self.shell
-        top = shell.dialog or (shell.current if shell.stack else None)
+        top = self.shell.top
         if top is not None and top is not self:  # it opened a page: say it there
-            shell.notice(*said)
+            self.shell.notice(*said)
         return True
 
     def _run_workflow(self, name: str, inputs: Mapping[str, Any], row: Mapping[str, Any]) -> bool:
@@ -448,6 +447,11 @@ class AppView(widgets.VBox):  # type: ignore[misc]
             raise Forbidden(self.refused or "no page is open")
         return self.stack[-1]
 
+    @property
+    def top(self) -> PageView | None:
+        """What the user looks at: the dialog, else the page on top (None if none is open)."""
+        return self.dialog or (self.stack[-1] if self.stack else None)
+
     def refusal(self, component: str, page: str) -> str | None:
         """Why the app's user may not open ``component``'s ``page`` (its ``roles:``), or
         None. An unknown page is not refused here: opening it says it does not exist."""
@@ -491,8 +495,8 @@ class AppView(widgets.VBox):  # type: ignore[misc]
     def _refuse(self, message: str, *, home: bool) -> None:
         """Say ``message`` where the user looks: the status line of the dialog or page on
         top; for a home page that did not open, a status line in its place."""
-        if not home and (self.dialog is not None or self.stack):
-            (self.dialog or self.current).status.show("error", f"{message}.")
+        if not home and self.top is not None:
+            self.notice("error", f"{message}.")
             return
         self.refused = message
         status = StatusLine()
@@ -512,8 +516,9 @@ class AppView(widgets.VBox):  # type: ignore[misc]
 
     def notice(self, kind: str, text: str) -> None:
         """Show ``text`` in the status line of the dialog or page on top."""
-        if self.stack:
-            (self.dialog or self.current).status.show(kind, text)
+        top = self.top
+        if top is not None:
+            top.status.show(kind, text)
 
     def close_dialog(self) -> None:
         """Close the dialog, if any."""
@@ -539,7 +544,7 @@ class AppView(widgets.VBox):  # type: ignore[misc]
         must not leave that page with an old version). Live pages also follow events; this
         covers pages shown with ``live=False``."""
         self.refresh_grids()
-        top = self.dialog or (self.current if self.stack else None)
+        top = self.top
         for view in self.stack:
             form = view.form
             if view is not top and form is not None and form.record_id and not form.dirty:

@@ -10,7 +10,7 @@ import csv
 import io
 import json
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path, PurePath
 from typing import IO, Any
 
@@ -19,6 +19,7 @@ from .context import Chunk, Chunks, Item, StepCall
 
 CHUNK = 1000
 SPOOL = 8 * 1024**2  # a file stays in memory up to this size, then goes to a temp file
+Written = Generator[Chunk, None, int]  # passes the chunks on, returns how many items it wrote
 MEDIA = {
     "csv": "text/csv",
     "json": "application/json",
@@ -96,21 +97,20 @@ def export_file(call: StepCall) -> Chunks:
     """Write the items to a spooled file as they pass; store it after the commit."""
     config = call.config
     spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL, mode="w+b")  # noqa: SIM115
-    counted = [0]
-    if config.format == "xlsx":
-        yield from _xlsx(call, spool, counted)
-    else:
-        yield from _text(call, spool, counted)
+    write = _xlsx if config.format == "xlsx" else _text
+    count = yield from write(call, spool)
     name = _name(call, call.flow.names())
-    store_after_commit(call, spool, name, MEDIA[config.format], counted[0])
+    store_after_commit(call, spool, name, MEDIA[config.format], count)
 
 
-def _text(call: StepCall, spool: IO[bytes], counted: list[int]) -> Chunks:
+def _text(call: StepCall, spool: IO[bytes]) -> Written:
+    """Items to CSV, JSON or JSON lines in ``spool``; how many were written."""
     from ..bulk import _cell, _json_default
 
     config = call.config
     text = io.TextIOWrapper(spool, encoding="utf-8", newline="")
     writer: Any = None
+    count = 0
     for chunk, items in call.items():
         for item in items:
             if config.format == "csv":
@@ -121,26 +121,29 @@ def _text(call: StepCall, spool: IO[bytes], counted: list[int]) -> Chunks:
                     writer.writeheader()
                 writer.writerow({k: _cell(v) for k, v in item.items()})
             else:
-                start = "" if config.format == "jsonl" else ("[" if counted[0] == 0 else ",\n")
+                start = "" if config.format == "jsonl" else ("[" if count == 0 else ",\n")
                 row = {k: item.get(k) for k in config.fields} if config.fields else item
                 text.write(start + json.dumps(row, default=_json_default))
                 if config.format == "jsonl":
                     text.write("\n")
-            counted[0] += 1
+            count += 1
         yield chunk
     if config.format == "json":
-        text.write("[]" if counted[0] == 0 else "]")
+        text.write("[]" if count == 0 else "]")
     text.flush()
     text.detach()  # the spool stays open for the store
+    return count
 
 
-def _xlsx(call: StepCall, spool: IO[bytes], counted: list[int]) -> Chunks:
-    """Items to a write-only workbook; the header is ``fields`` or the first item's keys."""
+def _xlsx(call: StepCall, spool: IO[bytes]) -> Written:
+    """Items to a write-only workbook in ``spool`` (the header is ``fields`` or the first
+    item's keys); how many were written."""
     from .xlsx import SheetWriter
 
     config = call.config
     sheet = SheetWriter(config.sheet)
     header: list[str] | None = None
+    count = 0
     try:
         for chunk, items in call.items():
             for item in items:
@@ -148,7 +151,7 @@ def _xlsx(call: StepCall, spool: IO[bytes], counted: list[int]) -> Chunks:
                     header = list(config.fields or item)
                     sheet.append(header)
                 sheet.append([item.get(k) for k in header])
-                counted[0] += 1
+                count += 1
             yield chunk
     except BaseException:  # GeneratorExit too: a later step failed and the run stopped
         sheet.discard()
@@ -156,6 +159,7 @@ def _xlsx(call: StepCall, spool: IO[bytes], counted: list[int]) -> Chunks:
     if header is None and config.fields:
         sheet.append(config.fields)
     sheet.save(spool)
+    return count
 
 
 def _name(call: StepCall, names: dict[str, Any]) -> str:

@@ -16,9 +16,9 @@ from typing import Any
 
 from ..errors import DataflowFailed
 from .context import Chunks, StepCall
-from .files import SPOOL, store_after_commit
+from .files import MEDIA, SPOOL, store_after_commit
 
-PDF = "application/pdf"
+PDF = MEDIA["pdf"]
 
 log = logging.getLogger(__name__)
 
